@@ -1,0 +1,49 @@
+# The two commands a user needs: `make run` and `make test`. Everything installs into .venv.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint format unit integration e2e helm bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "vtx needs $(PYTHON) on PATH"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,deploy]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/vtx up
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
+	$(BIN)/pytest -p no:cacheprovider -ra tests
+
+unit: $(STAMP)
+	$(BIN)/pytest -ra tests/unit
+
+integration: $(STAMP)
+	$(BIN)/pytest -ra tests/integration
+
+e2e: $(STAMP)
+	$(BIN)/pytest -ra tests/e2e
+
+helm: $(STAMP)
+	$(BIN)/pytest -ra tests/helm
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache build *.egg-info
