@@ -14,8 +14,8 @@ from typing import Literal
 from pydantic import Field, computed_field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SERVICES = ("gateway", "splitter", "transcriber", "health")
 Service = Literal["gateway", "splitter", "transcriber", "health"]
+SERVICES: tuple[Service, ...] = ("gateway", "splitter", "transcriber", "health")
 
 
 def _default_data_dir() -> Path:

@@ -1,0 +1,96 @@
+"""The `vtx` command line: the one place that knows every service, to start them."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shared.config import Settings
+from shared.transcript import Format
+
+app = typer.Typer(
+    help="vtx: self-hosted transcription of video and audio.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@app.command()
+def up() -> None:
+    """Start the whole suite on this machine (Redis too, unless VTX_REDIS_URL is set)."""
+    from services.cli.up import run_suite
+
+    raise typer.Exit(run_suite(Settings()))
+
+
+@app.command()
+def gateway() -> None:
+    """Run the gateway (public API) alone, as a container does."""
+    from services.cli.serve import serve
+
+    serve("gateway", Settings())
+
+
+@app.command()
+def splitter() -> None:
+    """Run the splitter and its worker alone."""
+    from services.cli.serve import serve
+
+    serve("splitter", Settings())
+
+
+@app.command()
+def transcriber() -> None:
+    """Run the transcriber and its worker alone."""
+    from services.cli.serve import serve
+
+    serve("transcriber", Settings())
+
+
+@app.command()
+def health() -> None:
+    """Run the health aggregator alone."""
+    from services.cli.serve import serve
+
+    serve("health", Settings())
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema up to date."""
+    from shared import db
+
+    settings = Settings()
+
+    async def upgrade() -> None:
+        engine = db.create_engine(settings)
+        try:
+            await db.create_tables(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(upgrade())
+    typer.echo("database is up to date")
+
+
+@app.command()
+def transcribe(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    server: Annotated[str | None, typer.Option(help="Gateway URL.")] = None,
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.txt,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Default: stdout.")] = None,
+    language: Annotated[str | None, typer.Option(help="e.g. en; detected if absent.")] = None,
+    chunk_seconds: Annotated[float | None, typer.Option(min=5, max=3600)] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the transcript.")] = 3600,
+) -> None:
+    """Upload FILE to a running gateway, show progress, write the transcript."""
+    from services.cli.client import transcribe_file
+
+    settings = Settings()
+    url = server or f"http://{settings.host}:{settings.gateway_port}"
+    raise typer.Exit(transcribe_file(url, file, format, output, language, chunk_seconds, timeout))

@@ -1,0 +1,53 @@
+"""Gateway service: the public API under /v1."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request, Response
+
+from services.gateway.api.routes import jobs
+from shared.config import Settings
+from shared.runtime import open_resources
+from shared.service import service_app
+
+REQUEST_ID = "X-Request-ID"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+        async with open_resources(settings) as res:
+            app.state.resources = res
+            yield
+
+    app = service_app(
+        "gateway",
+        settings,
+        lifespan,
+        description="Upload audio or video, follow its progress, fetch its transcript.",
+    )
+    app.middleware("http")(request_id)
+    app.include_router(jobs.router)
+    return app
+
+
+async def request_id(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """Take the caller's X-Request-ID or make one; it travels with the job to every worker."""
+    rid = request.headers.get(REQUEST_ID) or uuid.uuid4().hex
+    request.state.request_id = rid[:64]
+    structlog.contextvars.bind_contextvars(request_id=request.state.request_id)
+    try:
+        response = await call_next(request)
+    finally:
+        structlog.contextvars.unbind_contextvars("request_id")
+    response.headers[REQUEST_ID] = request.state.request_id
+    return response

@@ -1,0 +1,57 @@
+"""The public API's response bodies, as the OpenAPI document shows them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class Progress(BaseModel):
+    chunks_done: int
+    chunks_total: int | None = Field(description="Known once splitting has finished.")
+    audio_seconds_done: float
+    audio_seconds_total: float | None
+    percent: float = Field(ge=0, le=100)
+    eta_seconds: float | None = Field(description="Estimated from the pace so far.")
+
+
+class MediaFacts(BaseModel):
+    format: str | None
+    duration_seconds: float | None
+    audio_codec: str | None
+    video_codec: str | None
+    has_video: bool | None
+
+
+class JobLinks(BaseModel):
+    self: str
+    transcript: str
+
+
+class JobOut(BaseModel):
+    id: str
+    status: str = Field(description="queued, splitting, transcribing, completed or failed.")
+    error: str | None = Field(description="Why a failed job failed, for a person to read.")
+    filename: str | None
+    language: str | None = Field(description="The language asked for, if any.")
+    chunk_seconds: float
+    size_bytes: int
+    progress: Progress
+    media: MediaFacts
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    links: JobLinks
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ErrorOut(BaseModel):
+    detail: str

@@ -1,0 +1,90 @@
+"""From table rows to the API's shapes: progress, ETA, links."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.gateway.schemas import JobLinks, JobOut, MediaFacts, Progress
+from shared.models import Chunk, ChunkStatus, Job, JobStatus, aware, utcnow
+
+
+@dataclass(frozen=True)
+class Done:
+    chunks: int = 0
+    seconds: float = 0.0
+
+
+async def done_by_job(session: AsyncSession, job_ids: list[str]) -> dict[str, Done]:
+    """Chunks done and audio seconds done for several jobs in one query."""
+    if not job_ids:
+        return {}
+    statement = (
+        select(Chunk.job_id, func.count(), func.sum(Chunk.end_s - Chunk.start_s))
+        .where(col(Chunk.job_id).in_(job_ids))
+        .where(Chunk.status == ChunkStatus.done.value)
+        .group_by(col(Chunk.job_id))
+    )
+    rows = await session.exec(statement)
+    return {job_id: Done(int(n), float(s or 0.0)) for job_id, n, s in rows}
+
+
+def progress(job: Job, done: Done) -> Progress:
+    total_s = job.duration_s
+    if job.status == JobStatus.completed:
+        percent = 100.0
+    elif total_s:
+        percent = min(99.9, 100.0 * done.seconds / total_s)
+    else:
+        percent = 0.0
+    return Progress(
+        chunks_done=done.chunks,
+        chunks_total=job.chunks_total,
+        audio_seconds_done=round(done.seconds, 3),
+        audio_seconds_total=total_s,
+        percent=round(percent, 1),
+        eta_seconds=_eta(job, done),
+    )
+
+
+def _eta(job: Job, done: Done) -> float | None:
+    """Remaining audio at the pace seen since work began; unknown before the first chunk."""
+    if JobStatus(job.status).finished or not job.started_at or not job.duration_s:
+        return None
+    if done.seconds <= 0:
+        return None
+    elapsed = (utcnow() - aware(job.started_at)).total_seconds()
+    remaining = max(job.duration_s - done.seconds, 0.0)
+    return round(elapsed * remaining / done.seconds, 1)
+
+
+def job_out(request: Request, job: Job, done: Done) -> JobOut:
+    return JobOut(
+        id=job.id,
+        status=job.status,
+        error=job.error,
+        filename=job.filename,
+        language=job.language,
+        chunk_seconds=job.chunk_seconds,
+        size_bytes=job.size_bytes,
+        progress=progress(job, done),
+        media=MediaFacts(
+            format=job.format_name,
+            duration_seconds=job.duration_s,
+            audio_codec=job.audio_codec,
+            video_codec=job.video_codec,
+            has_video=job.has_video,
+        ),
+        created_at=aware(job.created_at),
+        started_at=aware(job.started_at) if job.started_at else None,
+        finished_at=aware(job.finished_at) if job.finished_at else None,
+        updated_at=aware(job.updated_at),
+        links=JobLinks(
+            self=str(request.url_for("get_job", job_id=job.id).path),
+            transcript=str(request.url_for("get_transcript", job_id=job.id).path),
+        ),
+    )

@@ -1,0 +1,22 @@
+"""The splitter's arq worker: one split at a time per core, decoding off the event loop."""
+
+from __future__ import annotations
+
+import os
+
+from arq.worker import Worker
+
+from services.splitter.jobs import split_job
+from shared.jobs import SPLIT_QUEUE
+from shared.runtime import Resources
+from shared.worker import create_worker
+
+
+def splitter_worker(res: Resources) -> Worker:
+    return create_worker(
+        res.settings,
+        [split_job],
+        SPLIT_QUEUE,
+        {"resources": res},
+        max_jobs=os.cpu_count() or 1,
+    )

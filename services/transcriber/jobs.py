@@ -1,0 +1,214 @@
+"""Chunk transcription and the merge that completes a job.
+
+Both are idempotent: a chunk is marked done by a conditional update, so a second
+delivery cannot double its words, and the merge completes a job only once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from concurrent.futures import Executor
+from typing import Any, cast
+
+import numpy as np
+import structlog
+from arq import Retry
+from sqlalchemy import CursorResult, func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.transcriber.engine import Engine, EngineResult
+from shared import transitions
+from shared.jobs import MergePayload, TranscribePayload
+from shared.metrics import AUDIO_SECONDS, JOBS, REALTIME_FACTOR, STAGE_SECONDS
+from shared.models import Chunk, ChunkStatus, Job, JobStatus, Transcript, aware, utcnow
+from shared.runtime import Resources
+from shared.store import chunk_prefix
+from shared.transcript import ChunkResult, Segment, merge_chunks
+
+log = structlog.get_logger(__name__)
+
+
+async def transcribe_chunk(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
+    task = TranscribePayload.model_validate(payload)
+    structlog.contextvars.bind_contextvars(
+        job_id=task.job_id, chunk=task.index, request_id=task.request_id
+    )
+    try:
+        return await _transcribe(ctx, task)
+    finally:
+        structlog.contextvars.unbind_contextvars("job_id", "chunk", "request_id")
+
+
+async def merge_job(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
+    task = MergePayload.model_validate(payload)
+    return "merged" if await try_merge(ctx["resources"], task.job_id) else "not-ready"
+
+
+async def _transcribe(ctx: dict[str, Any], task: TranscribePayload) -> str:
+    res: Resources = ctx["resources"]
+    async with res.sessions() as session:
+        job = await session.get(Job, task.job_id)
+        chunk = await session.get(Chunk, (task.job_id, task.index))
+    if job is None or chunk is None or JobStatus(job.status).finished:
+        return "dropped"
+    if chunk.status == ChunkStatus.done:
+        await try_merge(res, job.id)
+        return "already-done"
+    try:
+        result, seconds = await _run_engine(ctx, res, chunk, job.language)
+    except Exception as exc:
+        return await _on_error(ctx, res, task, exc)
+    if await _complete_chunk(res, chunk, result):
+        duration = chunk.end_s - chunk.start_s
+        AUDIO_SECONDS.inc(duration)
+        STAGE_SECONDS.labels("transcribe").observe(seconds)
+        REALTIME_FACTOR.observe(duration / max(seconds, 1e-6))
+        log.info("chunk.done", seconds=round(seconds, 3), audio_seconds=round(duration, 2))
+    await try_merge(res, job.id)
+    return "done"
+
+
+async def _run_engine(
+    ctx: dict[str, Any], res: Resources, chunk: Chunk, language: str | None
+) -> tuple[EngineResult, float]:
+    engine: Engine = ctx["engine"]
+    executor: Executor = ctx["executor"]
+    pcm = await res.store.get_bytes(chunk.key)
+    audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+    began = time.perf_counter()
+    loop = asyncio.get_running_loop()
+    result = await loop.run_in_executor(executor, engine.transcribe, audio, language)
+    return result, time.perf_counter() - began
+
+
+async def _on_error(
+    ctx: dict[str, Any], res: Resources, task: TranscribePayload, exc: Exception
+) -> str:
+    tries: int = ctx.get("job_try", 1)
+    log.warning("chunk.error", error=repr(exc), attempt=tries)
+    if tries < res.settings.max_tries:
+        raise Retry(defer=min(2.0**tries, 30.0)) from exc
+    async with res.sessions() as session:
+        if await transitions.fail(
+            session, task.job_id, f"Chunk {task.index} could not be transcribed: {exc}"
+        ):
+            JOBS.labels("failed").inc()
+        await session.commit()
+    return "failed"
+
+
+def _offset(result: EngineResult, chunk: Chunk) -> list[dict[str, Any]]:
+    """Chunk-relative times to whole-file times, clamped to the chunk's own span."""
+    span = ChunkResult(start=0.0, end=chunk.end_s - chunk.start_s, segments=result.segments)
+    local = merge_chunks([span])
+    shifted = []
+    for seg in local:
+        seg_dict = seg.model_dump()
+        seg_dict["start"] += chunk.start_s
+        seg_dict["end"] += chunk.start_s
+        for word in seg_dict["words"]:
+            word["start"] += chunk.start_s
+            word["end"] += chunk.start_s
+        shifted.append(seg_dict)
+    return shifted
+
+
+async def _complete_chunk(res: Resources, chunk: Chunk, result: EngineResult) -> bool:
+    """Store the chunk's segments once: only the pending -> done update may write them."""
+    statement = (
+        update(Chunk)
+        .where(col(Chunk.job_id) == chunk.job_id)
+        .where(col(Chunk.index) == chunk.index)
+        .where(col(Chunk.status) == ChunkStatus.pending.value)
+        .values(
+            status=ChunkStatus.done.value,
+            segments=_offset(result, chunk),
+            language=result.language,
+            language_probability=result.language_probability,
+            attempts=Chunk.attempts + 1,
+            updated_at=utcnow(),
+        )
+    )
+    async with res.sessions() as session:
+        outcome = cast(CursorResult[Any], await session.exec(statement))
+        await session.commit()
+        return outcome.rowcount == 1
+
+
+async def try_merge(res: Resources, job_id: str) -> bool:
+    """Complete the job if its split is over and every chunk is done; True if this call did."""
+    async with res.sessions() as session:
+        job = await session.get(Job, job_id)
+        if job is None or job.status != JobStatus.transcribing or job.chunks_total is None:
+            return False
+        done = await _count_done(session, job_id)
+        if done < job.chunks_total:
+            return False
+        began = time.perf_counter()
+        chunks = list(
+            await session.exec(
+                select(Chunk).where(Chunk.job_id == job_id).order_by(col(Chunk.index))
+            )
+        )
+        transcript = _transcript(job, chunks)
+        if not await transitions.move(
+            session, job_id, JobStatus.completed, from_=[JobStatus.transcribing]
+        ):
+            return False
+        session.add(transcript)
+        await session.commit()
+    await res.store.delete_prefix(chunk_prefix(job_id))
+    STAGE_SECONDS.labels("merge").observe(time.perf_counter() - began)
+    STAGE_SECONDS.labels("end_to_end").observe((utcnow() - aware(job.created_at)).total_seconds())
+    JOBS.labels("completed").inc()
+    log.info("job.completed", chunks=len(chunks))
+    return True
+
+
+async def _count_done(session: AsyncSession, job_id: str) -> int:
+    statement = (
+        select(func.count())
+        .select_from(Chunk)
+        .where(Chunk.job_id == job_id)
+        .where(Chunk.status == ChunkStatus.done.value)
+    )
+    return int((await session.exec(statement)).one())
+
+
+def _transcript(job: Job, chunks: list[Chunk]) -> Transcript:
+    results = [
+        ChunkResult(
+            start=c.start_s,
+            end=c.end_s,
+            segments=[Segment.model_validate(s) for s in c.segments or []],
+        )
+        for c in chunks
+    ]
+    language, probability = _language(job, chunks)
+    return Transcript(
+        job_id=job.id,
+        language=language,
+        language_probability=probability,
+        duration_s=max((c.end_s for c in chunks), default=0.0),
+        segments=[s.model_dump() for s in merge_chunks(results)],
+    )
+
+
+def _language(job: Job, chunks: list[Chunk]) -> tuple[str | None, float | None]:
+    """The language asked for, else the one detected over the most audio."""
+    if job.language:
+        return job.language, None
+    weight: dict[str, float] = defaultdict(float)
+    confidence: dict[str, float] = defaultdict(float)
+    for c in chunks:
+        if c.language:
+            span = c.end_s - c.start_s
+            weight[c.language] += span
+            confidence[c.language] += span * (c.language_probability or 0.0)
+    if not weight:
+        return None, None
+    best = max(weight, key=lambda lang: weight[lang])
+    return best, round(confidence[best] / weight[best], 4)

@@ -1,0 +1,45 @@
+"""Transcriber service: loads the model once, then runs its arq worker beside the probes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI, Request
+
+from services.transcriber.engine import Engine, WhisperEngine
+from services.transcriber.worker import transcriber_worker
+from shared.config import Settings
+from shared.health import Check
+from shared.runtime import open_resources
+from shared.service import resources_of, service_app
+from shared.worker import running
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loaded: Engine = (
+            engine
+            if engine is not None
+            else await anyio.to_thread.run_sync(WhisperEngine, settings)
+        )
+        app.state.engine = loaded
+        with ThreadPoolExecutor(settings.workers, thread_name_prefix="whisper") as executor:
+            async with open_resources(settings) as res:
+                app.state.resources = res
+                async with running(transcriber_worker(res, loaded, executor)):
+                    yield
+
+    def checks(request: Request) -> Mapping[str, Check]:
+        async def model() -> None:
+            if getattr(request.app.state, "engine", None) is None:
+                raise RuntimeError("model not loaded")
+
+        return {**resources_of(request).checks(), "model": model}
+
+    return service_app("transcriber", settings, lifespan, checks)

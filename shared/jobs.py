@@ -1,0 +1,45 @@
+"""Queue contracts: queue names, task names, typed payloads and deterministic job ids.
+
+arq delivers at least once, so every id here is derived from the work itself:
+enqueueing the same work twice while it is still pending is a no-op.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+SPLIT_QUEUE = "vtx:queue:split"
+TRANSCRIBE_QUEUE = "vtx:queue:transcribe"
+QUEUES = {"split": SPLIT_QUEUE, "transcribe": TRANSCRIBE_QUEUE}
+
+SPLIT_TASK = "split_job"
+TRANSCRIBE_TASK = "transcribe_chunk"
+MERGE_TASK = "merge_job"
+
+
+class SplitPayload(BaseModel):
+    job_id: str
+    request_id: str | None = None
+
+
+class TranscribePayload(BaseModel):
+    job_id: str
+    index: int
+    request_id: str | None = None
+
+
+class MergePayload(BaseModel):
+    job_id: str
+    request_id: str | None = None
+
+
+def split_job_id(job_id: str) -> str:
+    return f"split:{job_id}"
+
+
+def transcribe_job_id(job_id: str, index: int) -> str:
+    return f"transcribe:{job_id}:{index}"
+
+
+def merge_job_id(job_id: str) -> str:
+    return f"merge:{job_id}"

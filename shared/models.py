@@ -1,0 +1,104 @@
+"""SQL tables: the database is the source of truth for every job.
+
+Redis only carries work in flight; anything a user can see (status, progress,
+transcript) is read from these rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, String
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    splitting = "splitting"
+    transcribing = "transcribing"
+    completed = "completed"
+    failed = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.completed, JobStatus.failed)
+
+
+class ChunkStatus(StrEnum):
+    pending = "pending"
+    done = "done"
+
+
+def _when(**kw: Any) -> Any:
+    return Field(sa_column=Column(DateTime(timezone=True), **kw))
+
+
+class Job(SQLModel, table=True):
+    """One uploaded file and everything known about its way to a transcript."""
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    status: str = Field(default=JobStatus.queued, sa_type=String(16), index=True)
+    error: str | None = None
+    filename: str | None = Field(default=None, max_length=255)
+    media_key: str = Field(max_length=255)
+    size_bytes: int = 0
+    language: str | None = Field(default=None, max_length=16)
+    chunk_seconds: float
+    request_id: str | None = Field(default=None, max_length=64)
+
+    format_name: str | None = Field(default=None, max_length=64)
+    duration_s: float | None = None
+    audio_codec: str | None = Field(default=None, max_length=32)
+    video_codec: str | None = Field(default=None, max_length=32)
+    has_video: bool | None = None
+
+    chunks_total: int | None = None
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True)
+    )
+    updated_at: datetime = _when(default=utcnow, onupdate=utcnow, nullable=False)
+    started_at: datetime | None = _when(nullable=True)
+    finished_at: datetime | None = _when(nullable=True)
+
+
+class Chunk(SQLModel, table=True):
+    """A slice of a job's audio, cut at a quiet point, transcribed on its own."""
+
+    job_id: str = Field(foreign_key="job.id", primary_key=True, max_length=32, ondelete="CASCADE")
+    index: int = Field(primary_key=True)
+    start_s: float
+    end_s: float
+    key: str = Field(max_length=255)
+    status: str = Field(default=ChunkStatus.pending, sa_type=String(16))
+    attempts: int = 0
+    language: str | None = Field(default=None, max_length=16)
+    language_probability: float | None = None
+    segments: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    updated_at: datetime = _when(default=utcnow, onupdate=utcnow, nullable=False)
+
+
+class Transcript(SQLModel, table=True):
+    """The merged transcript of a completed job, kept until the job is deleted."""
+
+    job_id: str = Field(foreign_key="job.id", primary_key=True, max_length=32, ondelete="CASCADE")
+    language: str | None = Field(default=None, max_length=16)
+    language_probability: float | None = None
+    duration_s: float = 0.0
+    segments: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    created_at: datetime = _when(default=utcnow, nullable=False)
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every time in this suite is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -1,0 +1,57 @@
+"""What a service process holds open while it runs: DB, object store, queue connection."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as dist_version
+
+from arq import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared import db
+from shared.config import Settings
+from shared.health import Check
+from shared.queue import open_queue
+from shared.store import Store
+
+
+def version() -> str:
+    try:
+        return dist_version("vtx")
+    except PackageNotFoundError:
+        return "0.0.0+unknown"
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: db.SessionFactory
+    store: Store
+    queue: ArqRedis
+
+    def checks(self) -> dict[str, Check]:
+        async def redis() -> None:
+            await self.queue.ping()
+
+        return {
+            "database": lambda: db.ping(self.engine),
+            "redis": redis,
+            "store": self.store.ping,
+        }
+
+
+@asynccontextmanager
+async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    engine = db.create_engine(settings)
+    await db.create_tables(engine)
+    queue = await open_queue(settings)
+    store = Store(settings.resolved_store_url, settings.data_dir / "scratch")
+    try:
+        yield Resources(settings, engine, db.session_factory(engine), store, queue)
+    finally:
+        await queue.aclose()
+        await engine.dispose()

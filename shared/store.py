@@ -1,0 +1,105 @@
+"""Object store for media and chunks: a local folder by default, S3/GCS/Azure by URL.
+
+Keys are always chosen by the server (`media/<job id>`, `chunks/<job id>/<n>.pcm`),
+never taken from a client's file name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import anyio
+import obstore
+from obstore.store import LocalStore, from_url
+
+
+def media_key(job_id: str) -> str:
+    return f"media/{job_id}"
+
+
+def chunk_key(job_id: str, index: int) -> str:
+    return f"chunks/{job_id}/{index:05d}.pcm"
+
+
+def chunk_prefix(job_id: str) -> str:
+    return f"chunks/{job_id}/"
+
+
+class Store:
+    """The few operations the suite needs, with a zero-copy path for a local folder."""
+
+    def __init__(self, url: str, scratch_dir: Path) -> None:
+        parsed = urlparse(url)
+        self.url = url
+        self._scratch = scratch_dir
+        self.root: Path | None = None
+        if parsed.scheme == "file":
+            self.root = Path(unquote(parsed.path))
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._store: obstore.store.ObjectStore = LocalStore(self.root)
+        else:
+            self._store = from_url(url)
+
+    def _local(self, key: str) -> Path | None:
+        return self.root / key if self.root is not None else None
+
+    async def put_file(self, key: str, source: Path) -> None:
+        """Move a spooled file into the store: a rename when both are on local disk."""
+        target = self._local(key)
+        if target is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            await anyio.to_thread.run_sync(shutil.move, source, target)
+            return
+        await obstore.put_async(self._store, key, source)
+        source.unlink(missing_ok=True)
+
+    async def put_bytes(self, key: str, data: bytes) -> None:
+        await obstore.put_async(self._store, key, data)
+
+    async def get_bytes(self, key: str) -> bytes:
+        result = await obstore.get_async(self._store, key)
+        return bytes(await result.bytes_async())
+
+    async def size(self, key: str) -> int:
+        meta = await obstore.head_async(self._store, key)
+        return int(meta["size"])
+
+    @asynccontextmanager
+    async def local_file(self, key: str) -> AsyncIterator[Path]:
+        """A path PyAV can open: the stored file itself, or a temporary download of it."""
+        local = self._local(key)
+        if local is not None:
+            yield local
+            return
+        self._scratch.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self._scratch)
+        path = Path(name)
+        try:
+            result = await obstore.get_async(self._store, key)
+            with os.fdopen(fd, "wb") as out:
+                async for part in result:
+                    out.write(part)
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            with contextlib.suppress(FileNotFoundError):
+                await obstore.delete_async(self._store, key)
+
+    async def delete_prefix(self, prefix: str) -> None:
+        objects = await obstore.list(self._store, prefix=prefix).collect_async()
+        paths = [obj["path"] for obj in objects]
+        if paths:
+            await obstore.delete_async(self._store, paths)
+
+    async def ping(self) -> None:
+        await obstore.list(self._store, prefix="__ping__").collect_async()
