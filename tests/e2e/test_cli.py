@@ -1,0 +1,37 @@
+"""`vtx transcribe` against the running suite, as a user types it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import recall
+from tests.e2e.conftest import Suite
+
+
+def test_vtx_transcribe_writes_subtitles_and_draws_progress(
+    suite: Suite, speech_mp4: Path, speech_words: list[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "talk.srt"
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "transcribe", str(speech_mp4),
+         "--server", suite.gateway, "--format", "srt", "-o", str(out)],
+        capture_output=True, text=True, timeout=180, env=suite.env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "transcribing speech.mp4" in result.stderr and "100.0%" in result.stderr
+    text = out.read_text()
+    assert text.startswith("1\n00:00:")
+    assert recall(speech_words, text) >= 0.85
+
+
+def test_vtx_transcribe_reports_a_refusal(suite: Suite, tmp_path: Path) -> None:
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("plain text")
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "transcribe", str(fake), "--server", suite.gateway],
+        capture_output=True, text=True, timeout=60, env=suite.env,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "415" in result.stderr and "not audio or video" in result.stderr

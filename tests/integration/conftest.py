@@ -1,0 +1,51 @@
+"""Integration fixtures: real Redis, SQLite in a temp folder, the real tiny.en model."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.transcriber.engine import WhisperEngine
+from shared.config import Settings
+from shared.runtime import Resources, open_resources
+from tests.conftest import RedisServer
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_server: RedisServer) -> Settings:
+    redis_server.flush()
+    return Settings(
+        data_dir=tmp_path / "data",
+        redis_url=redis_server.url,
+        transcriber_workers=2,
+        chunk_seconds=10,
+        log_format="console",
+    )
+
+
+@pytest.fixture
+async def resources(settings: Settings) -> AsyncIterator[Resources]:
+    async with open_resources(settings) as res:
+        yield res
+
+
+@pytest.fixture(scope="session")
+def engine() -> WhisperEngine:
+    return WhisperEngine(Settings(transcriber_workers=2))
+
+
+@pytest.fixture(scope="session")
+def executor() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(2) as pool:
+        yield pool
+
+
+@pytest.fixture
+def ctx(
+    resources: Resources, engine: WhisperEngine, executor: ThreadPoolExecutor
+) -> dict[str, Any]:
+    return {"resources": resources, "engine": engine, "executor": executor, "job_try": 1}

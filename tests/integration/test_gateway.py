@@ -1,0 +1,73 @@
+"""The gateway alone (no workers running), in process, on a real Redis and SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.gateway.main import create_app
+from shared.config import Settings
+from shared.jobs import SPLIT_QUEUE
+
+
+@pytest.fixture
+async def gateway(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            yield app, client
+
+
+async def test_a_queued_job_has_no_transcript_yet(
+    gateway: tuple[FastAPI, httpx.AsyncClient], speech_mp4: Path
+) -> None:
+    app, client = gateway
+    response = await client.post(
+        "/v1/jobs",
+        files={"file": ("talk.mp4", speech_mp4.read_bytes())},
+        data={"language": "en", "chunk_seconds": "30"},
+        headers={"X-Request-ID": "trace-me"},
+    )
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert response.headers["x-request-id"] == "trace-me"
+    assert (job["language"], job["chunk_seconds"]) == ("en", 30)
+    transcript = await client.get(f"/v1/jobs/{job['id']}/transcript?format=srt")
+    assert transcript.status_code == 409
+    assert "not ready" in transcript.json()["detail"]
+    res = app.state.resources
+    assert await res.queue.zcard(SPLIT_QUEUE) == 1
+    stored = res.settings.data_dir / "store" / "media" / job["id"]
+    assert stored.read_bytes() == speech_mp4.read_bytes()
+    assert not list(res.settings.uploads_dir.iterdir())  # spool emptied
+
+
+async def test_an_invalid_language_is_refused_before_any_work(
+    gateway: tuple[FastAPI, httpx.AsyncClient], speech_mp4: Path
+) -> None:
+    app, client = gateway
+    response = await client.post(
+        "/v1/jobs",
+        files={"file": ("talk.mp4", speech_mp4.read_bytes())},
+        data={"language": "xx-nonsense"},
+    )
+    assert response.status_code == 422
+    assert "language" in response.json()["detail"]
+    assert await app.state.resources.queue.zcard(SPLIT_QUEUE) == 0
+    assert (await client.get("/v1/jobs")).json()["total"] == 0
+
+
+async def test_the_openapi_document_describes_the_upload(
+    gateway: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    _, client = gateway
+    spec = (await client.get("/openapi.json")).json()
+    post = spec["paths"]["/v1/jobs"]["post"]
+    schema = post["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert schema["required"] == ["file"]
+    assert {"400", "413", "415", "422"} <= set(post["responses"])
