@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format unit integration e2e helm bench clean
+.PHONY: install system-deps run test lint format unit integration e2e helm bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "vtx needs $(PYTHON) on PATH"; exit 1; }
@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+system-deps:
+	bash scripts/system-deps.sh
 
 run: $(STAMP)
 	$(BIN)/vtx up
@@ -27,7 +30,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint
+test: lint system-deps
 	$(BIN)/pytest -p no:cacheprovider -ra tests
 
 unit: $(STAMP)
