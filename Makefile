@@ -30,8 +30,10 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Everything on SQLite, then what touches a database again on a real PostgreSQL.
 test: lint system-deps
 	$(BIN)/pytest -p no:cacheprovider -ra tests
+	VTX_TEST_DATABASE=postgres $(BIN)/pytest -p no:cacheprovider -ra tests/integration tests/e2e
 
 unit: $(STAMP)
 	$(BIN)/pytest -ra tests/unit

@@ -6,6 +6,9 @@ set -euo pipefail
 need=()
 # (packages are added here as tests need them, e.g. a browser for the web page tests)
 
+# The PostgreSQL server binaries for the tests that run the suite on PostgreSQL.
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
+
 missing=()
 for pkg in "${need[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -64,12 +64,18 @@ class Job(SQLModel, table=True):
     has_video: bool | None = None
 
     chunks_total: int | None = None
+    split_attempts: int = 0
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_expires_at: datetime | None = _when(nullable=True)
+
     created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True)
+        default_factory=utcnow,
+        sa_column=Column(DateTime(timezone=True), index=True, nullable=False),
     )
     updated_at: datetime = _when(default=utcnow, onupdate=utcnow, nullable=False)
     started_at: datetime | None = _when(nullable=True)
     finished_at: datetime | None = _when(nullable=True)
+    media_deleted_at: datetime | None = _when(nullable=True)
 
 
 class Chunk(SQLModel, table=True):
@@ -81,7 +87,9 @@ class Chunk(SQLModel, table=True):
     end_s: float
     key: str = Field(max_length=255)
     status: str = Field(default=ChunkStatus.pending, sa_type=String(16))
-    attempts: int = 0
+    attempts: int = Field(default=0, description="Times a worker has claimed this chunk.")
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_expires_at: datetime | None = _when(nullable=True)
     language: str | None = Field(default=None, max_length=16)
     language_probability: float | None = None
     segments: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
@@ -95,7 +103,9 @@ class Transcript(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=16)
     language_probability: float | None = None
     duration_s: float = 0.0
-    segments: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    segments: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     created_at: datetime = _when(default=utcnow, nullable=False)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared import db
 from shared.config import Settings
 from shared.health import Check
+from shared.migrate import ensure_current
 from shared.queue import open_queue
 from shared.store import Store
 
@@ -47,7 +48,11 @@ class Resources:
 @asynccontextmanager
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     engine = db.create_engine(settings)
-    await db.create_tables(engine)
+    try:
+        await ensure_current(engine)
+    except BaseException:
+        await engine.dispose()
+        raise
     queue = await open_queue(settings)
     store = Store(settings.resolved_store_url, settings.data_dir / "scratch")
     try:

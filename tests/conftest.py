@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from services.cli.redis import redis_binary
+from tests.databases import BACKEND, PostgresServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
@@ -68,6 +69,24 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer | None]:
+    """The PostgreSQL server when the tests run on PostgreSQL (VTX_TEST_DATABASE=postgres)."""
+    if BACKEND != "postgres":
+        yield None
+        return
+    server = PostgresServer(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def database_url(postgres: PostgresServer | None) -> str | None:
+    """A fresh database per test on PostgreSQL; None means SQLite in the test's data folder."""
+    return postgres.create_database() if postgres is not None else None
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -61,21 +60,27 @@ def health() -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Bring the database schema up to date."""
-    from shared import db
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    from services.cli.database import run
 
-    settings = Settings()
+    typer.echo(run("upgrade", revision))
 
-    async def upgrade() -> None:
-        engine = db.create_engine(settings)
-        try:
-            await db.create_tables(engine)
-        finally:
-            await engine.dispose()
 
-    asyncio.run(upgrade())
-    typer.echo("database is up to date")
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="e.g. -1 or base")]) -> None:
+    """Undo migrations down to REVISION."""
+    from services.cli.database import run
+
+    typer.echo(run("downgrade", revision))
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's revision and the one this code needs."""
+    from services.cli.database import run
+
+    typer.echo(run("current"))
 
 
 @app.command()

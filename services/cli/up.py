@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from services.cli.redis import EmbeddedRedis
-from shared import db
+from shared import db, migrate
 from shared.config import SERVICES, Service, Settings
 
 console = Console(stderr=True)
@@ -60,9 +60,10 @@ def run_suite(settings: Settings) -> int:
 
 
 async def _prepare_database(settings: Settings) -> None:
+    """The embedded database is this command's own: bring it up to date before starting."""
     engine = db.create_engine(settings)
     try:
-        await db.create_tables(engine)
+        await migrate.upgrade(engine)
     finally:
         await engine.dispose()
 

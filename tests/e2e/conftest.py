@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
+from tests.databases import PostgresServer
 
 SERVICES = ("gateway", "splitter", "transcriber", "health")
 
@@ -45,8 +46,10 @@ class Suite:
         raise AssertionError(f"job {job_id} did not finish in {timeout} s")
 
 
-def suite_env(data_dir: Path) -> dict[str, str]:
+def suite_env(data_dir: Path, database_url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VTX_")}
+    if database_url:
+        env["VTX_DATABASE_URL"] = database_url
     env.update(
         VTX_DATA_DIR=str(data_dir),
         VTX_EMBEDDED_REDIS_PORT=str(free_port()),
@@ -59,9 +62,12 @@ def suite_env(data_dir: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
+def suite(
+    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None
+) -> Iterator[Suite]:
     root = tmp_path_factory.mktemp("suite")
-    env = suite_env(root / "data")
+    database_url = postgres.create_database() if postgres is not None else None
+    env = suite_env(root / "data", database_url)
     log = root / "vtx-up.log"
     urls = {n: f"http://127.0.0.1:{env[f'VTX_{n.upper()}_PORT']}" for n in SERVICES}
     with log.open("wb") as out:

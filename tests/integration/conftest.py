@@ -10,16 +10,18 @@ from typing import Any
 import pytest
 
 from services.transcriber.engine import WhisperEngine
+from shared import db, migrate
 from shared.config import Settings
 from shared.runtime import Resources, open_resources
 from tests.conftest import RedisServer
 
 
 @pytest.fixture
-def settings(tmp_path: Path, redis_server: RedisServer) -> Settings:
+def settings(tmp_path: Path, redis_server: RedisServer, database_url: str | None) -> Settings:
     redis_server.flush()
     return Settings(
         data_dir=tmp_path / "data",
+        database_url=database_url,
         redis_url=redis_server.url,
         transcriber_workers=2,
         chunk_seconds=10,
@@ -29,8 +31,18 @@ def settings(tmp_path: Path, redis_server: RedisServer) -> Settings:
 
 @pytest.fixture
 async def resources(settings: Settings) -> AsyncIterator[Resources]:
+    await migrated(settings)
     async with open_resources(settings) as res:
         yield res
+
+
+async def migrated(settings: Settings) -> None:
+    """What `vtx db upgrade` does before any service starts."""
+    engine = db.create_engine(settings)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture(scope="session")

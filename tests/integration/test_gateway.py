@@ -12,10 +12,12 @@ from fastapi import FastAPI
 from services.gateway.main import create_app
 from shared.config import Settings
 from shared.jobs import SPLIT_QUEUE
+from tests.integration.conftest import migrated
 
 
 @pytest.fixture
 async def gateway(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    await migrated(settings)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
