@@ -7,6 +7,7 @@ the bundled `tiny.en` model); each production form is one variable away.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -69,9 +70,24 @@ class Settings(BaseSettings):
     cpu_threads: int = Field(default=0, ge=0, description="Threads per chunk; 0: chosen.")
     beam_size: int = Field(default=5, ge=1, le=20)
 
-    # Queue behaviour.
+    # Queue behaviour and recovery.
     job_timeout_s: int = Field(default=3600, ge=10)
-    max_tries: int = Field(default=3, ge=1)
+    max_tries: int = Field(
+        default=3, ge=1, description="Starts of a split or chunk before its job fails."
+    )
+    lease_s: float = Field(
+        default=30.0,
+        ge=1,
+        description="A worker that stops heartbeating loses its work after this.",
+    )
+    reconcile_interval_s: float = Field(default=10.0, gt=0)
+    shutdown_grace_s: float = Field(
+        default=30.0, ge=0, description="On SIGTERM, time for running work to finish."
+    )
+    media_retention: timedelta = Field(
+        default=timedelta(days=7),
+        description="Keep source media this long after its job ends (seconds or ISO 8601, P7D).",
+    )
 
     # Health aggregation: service name -> base URL; default the `vtx up` ports.
     health_services: dict[str, str] | None = None

@@ -1,7 +1,9 @@
 """Queue contracts: queue names, task names, typed payloads and deterministic job ids.
 
-arq delivers at least once, so every id here is derived from the work itself:
-enqueueing the same work twice while it is still pending is a no-op.
+arq delivers at least once, so every id here is derived from the work itself and
+from how many times it has been started (its `attempts` in the database):
+enqueueing the same work twice while it is pending is a no-op, and work whose
+worker died gets a fresh id, so it need not wait for arq's in-progress key to expire.
 """
 
 from __future__ import annotations
@@ -33,12 +35,12 @@ class MergePayload(BaseModel):
     request_id: str | None = None
 
 
-def split_job_id(job_id: str) -> str:
-    return f"split:{job_id}"
+def split_job_id(job_id: str, attempts: int) -> str:
+    return f"split:{job_id}:{attempts}"
 
 
-def transcribe_job_id(job_id: str, index: int) -> str:
-    return f"transcribe:{job_id}:{index}"
+def transcribe_job_id(job_id: str, index: int, attempts: int) -> str:
+    return f"transcribe:{job_id}:{index}:{attempts}"
 
 
 def merge_job_id(job_id: str) -> str:

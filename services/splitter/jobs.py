@@ -13,127 +13,132 @@ from typing import Any
 
 import anyio
 import structlog
+from sqlalchemy.exc import IntegrityError
 
 from services.splitter.chunking import SAMPLE_RATE, Samples, split
 from services.splitter.decode import check_duration, decode_pcm
-from shared import transitions
-from shared.jobs import (
-    MERGE_TASK,
-    TRANSCRIBE_QUEUE,
-    TRANSCRIBE_TASK,
-    MergePayload,
-    SplitPayload,
-    TranscribePayload,
-    merge_job_id,
-    transcribe_job_id,
-)
+from shared import dispatch, retention, transitions
+from shared.jobs import SplitPayload
+from shared.leases import Lease, claim_split
 from shared.media import MediaError
-from shared.metrics import STAGE_SECONDS
-from shared.models import Chunk, ChunkStatus, Job, JobStatus, utcnow
-from shared.queue import enqueue
+from shared.metrics import JOBS, STAGE_SECONDS
+from shared.models import Chunk, ChunkStatus, Job, JobStatus
+from shared.retry import transient
 from shared.runtime import Resources
-from shared.store import chunk_key
+from shared.store import chunk_key, chunk_prefix
 
 log = structlog.get_logger(__name__)
 
 
+class Abandoned(Exception):
+    """The job was deleted or taken over while this worker was splitting it."""
+
+
 async def split_job(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     task = SplitPayload.model_validate(payload)
-    res: Resources = ctx["resources"]
     structlog.contextvars.bind_contextvars(job_id=task.job_id, request_id=task.request_id)
     try:
-        return await _split(res, task)
+        return await _split(ctx["resources"], ctx["worker_id"], task)
     finally:
         structlog.contextvars.unbind_contextvars("job_id", "request_id")
 
 
-async def _split(res: Resources, task: SplitPayload) -> str:
-    async with res.sessions() as session:
-        job = await session.get(Job, task.job_id)
-        if job is None or JobStatus(job.status).finished:
-            return "dropped"
-        moved = await transitions.move(
-            session,
+async def _split(res: Resources, owner: str, task: SplitPayload) -> str:
+    lease = await claim_split(res.sessions, task.job_id, owner, res.settings.lease_s)
+    if lease is None:  # finished, deleted, or held by a live worker
+        return "dropped"
+    job = await _load(res, task.job_id)
+    if job is None:
+        return "dropped"
+    if job.split_attempts > res.settings.max_tries:
+        await _fail(
+            res,
             job.id,
-            JobStatus.splitting,
-            from_=[JobStatus.queued, JobStatus.splitting],
-            started_at=job.started_at or utcnow(),
+            f"Splitting was started {job.split_attempts} times without finishing "
+            "(the splitter crashed or was stopped each time).",
         )
-        await session.commit()
-        if not moved:  # already past splitting: a duplicate delivery
-            return "dropped"
-    began = time.perf_counter()
-    try:
-        count = await _cut_and_enqueue(res, job, task)
-    except MediaError as exc:
-        async with res.sessions() as session:
-            await transitions.fail(session, job.id, str(exc))
-            await session.commit()
-        log.info("split.failed", reason=str(exc))
         return "failed"
-    STAGE_SECONDS.labels("split").observe(time.perf_counter() - began)
-    async with res.sessions() as session:
-        if count == 0:
-            await transitions.fail(session, job.id, "The audio track holds no samples.")
-            await session.commit()
+    began = time.perf_counter()
+    async with lease.heartbeat(res.settings.lease_s):
+        try:
+            count = await _cut_and_enqueue(res, job, task, lease)
+        except MediaError as exc:
+            await _fail(res, job.id, str(exc))
+            log.info("split.failed", reason=str(exc))
             return "failed"
-        await transitions.move(
-            session,
-            job.id,
-            JobStatus.transcribing,
-            from_=[JobStatus.splitting],
-            chunks_total=count,
-        )
-        await session.commit()
+        except Abandoned:
+            await res.store.delete_prefix(chunk_prefix(job.id))
+            log.info("split.abandoned")
+            return "dropped"
+        if count == 0:
+            await _fail(res, job.id, "The audio track holds no samples.")
+            return "failed"
+        await _finish(res, job.id, count)
+    STAGE_SECONDS.labels("split").observe(time.perf_counter() - began)
     # Every chunk may already be done; the transcriber merges whichever way it learns first.
-    await enqueue(
-        res.queue,
-        MERGE_TASK,
-        TRANSCRIBE_QUEUE,
-        merge_job_id(job.id),
-        MergePayload(job_id=job.id, request_id=task.request_id),
-    )
+    await dispatch.merge(res.queue, job.id, task.request_id)
     log.info("split.done", chunks=count, seconds=round(time.perf_counter() - began, 3))
     return "split"
 
 
-async def _cut_and_enqueue(res: Resources, job: Job, task: SplitPayload) -> int:
+@transient
+async def _load(res: Resources, job_id: str) -> Job | None:
+    async with res.sessions() as session:
+        return await session.get(Job, job_id)
+
+
+@transient
+async def _finish(res: Resources, job_id: str, count: int) -> None:
+    async with res.sessions() as session:
+        await transitions.move(
+            session, job_id, JobStatus.transcribing, from_=[JobStatus.splitting], chunks_total=count
+        )
+        await session.commit()
+
+
+async def _fail(res: Resources, job_id: str, reason: str) -> None:
+    async with res.sessions() as session:
+        failed = await transitions.fail(session, job_id, reason)
+        await session.commit()
+    if failed:
+        JOBS.labels("failed").inc()
+        await retention.job_ended(res, job_id)
+
+
+async def _cut_and_enqueue(res: Resources, job: Job, task: SplitPayload, lease: Lease) -> int:
     max_s = res.settings.max_duration_s
     check_duration(job.duration_s, max_s)
     async with res.store.local_file(job.media_key) as path:
         chunks: Iterator[tuple[int, Samples]] = split(decode_pcm(path, max_s), job.chunk_seconds)
         index = 0
         while (item := await anyio.to_thread.run_sync(next, chunks, None)) is not None:
+            if lease.lost.is_set():
+                raise Abandoned
             start, samples = item
-            await _store_chunk(res, job, index, start, samples, task.request_id)
+            try:
+                await _store_chunk(res, job, index, start, samples)
+            except IntegrityError as exc:  # the job row is gone: deleted meanwhile
+                raise Abandoned from exc
             index += 1
         return index
 
 
-async def _store_chunk(
-    res: Resources, job: Job, index: int, start: int, samples: Samples, request_id: str | None
-) -> None:
-    key = chunk_key(job.id, index)
+@transient
+async def _store_chunk(res: Resources, job: Job, index: int, start: int, samples: Samples) -> None:
+    """Store and queue one chunk; a re-run finds the same chunk and only re-queues it."""
     async with res.sessions() as session:
-        existing = await session.get(Chunk, (job.id, index))
-        if existing is not None and existing.status == ChunkStatus.done:
+        chunk = await session.get(Chunk, (job.id, index))
+        if chunk is not None and chunk.status == ChunkStatus.done:
             return
-        await res.store.put_bytes(key, samples.tobytes())
-        if existing is None:
-            session.add(
-                Chunk(
-                    job_id=job.id,
-                    index=index,
-                    start_s=start / SAMPLE_RATE,
-                    end_s=(start + len(samples)) / SAMPLE_RATE,
-                    key=key,
-                )
+        await res.store.put_bytes(chunk_key(job.id, index), samples.tobytes())
+        if chunk is None:
+            chunk = Chunk(
+                job_id=job.id,
+                index=index,
+                start_s=start / SAMPLE_RATE,
+                end_s=(start + len(samples)) / SAMPLE_RATE,
+                key=chunk_key(job.id, index),
             )
+            session.add(chunk)
             await session.commit()
-    await enqueue(
-        res.queue,
-        TRANSCRIBE_TASK,
-        TRANSCRIBE_QUEUE,
-        transcribe_job_id(job.id, index),
-        TranscribePayload(job_id=job.id, index=index, request_id=request_id),
-    )
+    await dispatch.transcribe(res.queue, job.id, index, chunk.attempts, job.request_id)

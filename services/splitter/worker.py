@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from arq.worker import Worker
 
@@ -12,11 +13,5 @@ from shared.runtime import Resources
 from shared.worker import create_worker
 
 
-def splitter_worker(res: Resources) -> Worker:
-    return create_worker(
-        res.settings,
-        [split_job],
-        SPLIT_QUEUE,
-        {"resources": res},
-        max_jobs=os.cpu_count() or 1,
-    )
+def splitter_worker(res: Resources, ctx: dict[str, Any]) -> Worker:
+    return create_worker(res.settings, [split_job], SPLIT_QUEUE, ctx, max_jobs=os.cpu_count() or 1)

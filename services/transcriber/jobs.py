@@ -1,7 +1,8 @@
 """Chunk transcription and the merge that completes a job.
 
-Both are idempotent: a chunk is marked done by a conditional update, so a second
-delivery cannot double its words, and the merge completes a job only once.
+Both are idempotent: a chunk is claimed under a lease and marked done by a
+conditional update, so a second delivery cannot double its words, and the merge
+completes a job only once.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.transcriber.engine import Engine, EngineResult
-from shared import transitions
+from shared import retention, transitions
 from shared.jobs import MergePayload, TranscribePayload
+from shared.leases import Lease, claim_chunk
 from shared.metrics import AUDIO_SECONDS, JOBS, REALTIME_FACTOR, STAGE_SECONDS
 from shared.models import Chunk, ChunkStatus, Job, JobStatus, Transcript, aware, utcnow
+from shared.retry import is_transient, transient
 from shared.runtime import Resources
-from shared.store import chunk_prefix
 from shared.transcript import ChunkResult, Segment, merge_chunks
 
 log = structlog.get_logger(__name__)
@@ -49,26 +51,59 @@ async def merge_job(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
 
 async def _transcribe(ctx: dict[str, Any], task: TranscribePayload) -> str:
     res: Resources = ctx["resources"]
-    async with res.sessions() as session:
-        job = await session.get(Job, task.job_id)
-        chunk = await session.get(Chunk, (task.job_id, task.index))
+    job, chunk = await _load(res, task)
     if job is None or chunk is None or JobStatus(job.status).finished:
         return "dropped"
     if chunk.status == ChunkStatus.done:
         await try_merge(res, job.id)
         return "already-done"
+    lease = await claim_chunk(
+        res.sessions, job.id, chunk.index, ctx["worker_id"], res.settings.lease_s
+    )
+    if lease is None:  # done meanwhile, or a live worker holds it
+        return "held-elsewhere"
+    attempts = chunk.attempts + 1
+    if attempts > res.settings.max_tries:
+        await _fail(
+            res,
+            job.id,
+            f"Chunk {chunk.index} was started {attempts} times without finishing "
+            "(its worker crashed or was stopped each time).",
+        )
+        await lease.release()
+        return "failed"
+    async with lease.heartbeat(res.settings.lease_s):
+        outcome = await _work(ctx, res, job, chunk, lease, attempts)
+    if outcome == "done":
+        await try_merge(res, job.id)
+    return outcome
+
+
+async def _work(
+    ctx: dict[str, Any], res: Resources, job: Job, chunk: Chunk, lease: Lease, attempts: int
+) -> str:
     try:
         result, seconds = await _run_engine(ctx, res, chunk, job.language)
     except Exception as exc:
-        return await _on_error(ctx, res, task, exc)
+        await _on_error(res, job.id, chunk.index, attempts, exc)
+        return "failed"
+    if lease.lost.is_set():  # deleted or taken over while the model ran
+        return "dropped"
     if await _complete_chunk(res, chunk, result):
         duration = chunk.end_s - chunk.start_s
         AUDIO_SECONDS.inc(duration)
         STAGE_SECONDS.labels("transcribe").observe(seconds)
         REALTIME_FACTOR.observe(duration / max(seconds, 1e-6))
         log.info("chunk.done", seconds=round(seconds, 3), audio_seconds=round(duration, 2))
-    await try_merge(res, job.id)
     return "done"
+
+
+@transient
+async def _load(res: Resources, task: TranscribePayload) -> tuple[Job | None, Chunk | None]:
+    async with res.sessions() as session:
+        job = await session.get(Job, task.job_id)
+        chunk = await session.get(Chunk, (task.job_id, task.index))
+    return job, chunk
 
 
 async def _run_engine(
@@ -76,7 +111,7 @@ async def _run_engine(
 ) -> tuple[EngineResult, float]:
     engine: Engine = ctx["engine"]
     executor: Executor = ctx["executor"]
-    pcm = await res.store.get_bytes(chunk.key)
+    pcm = await transient(res.store.get_bytes)(chunk.key)
     audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
     began = time.perf_counter()
     loop = asyncio.get_running_loop()
@@ -84,28 +119,30 @@ async def _run_engine(
     return result, time.perf_counter() - began
 
 
-async def _on_error(
-    ctx: dict[str, Any], res: Resources, task: TranscribePayload, exc: Exception
-) -> str:
-    tries: int = ctx.get("job_try", 1)
-    log.warning("chunk.error", error=repr(exc), attempt=tries)
-    if tries < res.settings.max_tries:
-        raise Retry(defer=min(2.0**tries, 30.0)) from exc
+async def _on_error(res: Resources, job_id: str, index: int, attempts: int, exc: Exception) -> None:
+    """Retry with backoff while tries remain, then fail the job with the reason."""
+    log.warning("chunk.error", error=repr(exc), attempt=attempts, transient=is_transient(exc))
+    if attempts < res.settings.max_tries:
+        raise Retry(defer=min(2.0**attempts, 30.0)) from exc
+    await _fail(
+        res, job_id, f"Chunk {index} could not be transcribed after {attempts} tries: {exc}"
+    )
+
+
+async def _fail(res: Resources, job_id: str, reason: str) -> None:
     async with res.sessions() as session:
-        if await transitions.fail(
-            session, task.job_id, f"Chunk {task.index} could not be transcribed: {exc}"
-        ):
-            JOBS.labels("failed").inc()
+        failed = await transitions.fail(session, job_id, reason)
         await session.commit()
-    return "failed"
+    if failed:
+        JOBS.labels("failed").inc()
+        await retention.job_ended(res, job_id)
 
 
 def _offset(result: EngineResult, chunk: Chunk) -> list[dict[str, Any]]:
     """Chunk-relative times to whole-file times, clamped to the chunk's own span."""
     span = ChunkResult(start=0.0, end=chunk.end_s - chunk.start_s, segments=result.segments)
-    local = merge_chunks([span])
     shifted = []
-    for seg in local:
+    for seg in merge_chunks([span]):
         seg_dict = seg.model_dump()
         seg_dict["start"] += chunk.start_s
         seg_dict["end"] += chunk.start_s
@@ -116,6 +153,7 @@ def _offset(result: EngineResult, chunk: Chunk) -> list[dict[str, Any]]:
     return shifted
 
 
+@transient
 async def _complete_chunk(res: Resources, chunk: Chunk, result: EngineResult) -> bool:
     """Store the chunk's segments once: only the pending -> done update may write them."""
     statement = (
@@ -128,7 +166,8 @@ async def _complete_chunk(res: Resources, chunk: Chunk, result: EngineResult) ->
             segments=_offset(result, chunk),
             language=result.language,
             language_probability=result.language_probability,
-            attempts=Chunk.attempts + 1,
+            lease_owner=None,
+            lease_expires_at=None,
             updated_at=utcnow(),
         )
     )
@@ -138,19 +177,19 @@ async def _complete_chunk(res: Resources, chunk: Chunk, result: EngineResult) ->
         return outcome.rowcount == 1
 
 
+@transient
 async def try_merge(res: Resources, job_id: str) -> bool:
     """Complete the job if its split is over and every chunk is done; True if this call did."""
     async with res.sessions() as session:
         job = await session.get(Job, job_id)
         if job is None or job.status != JobStatus.transcribing or job.chunks_total is None:
             return False
-        done = await _count_done(session, job_id)
-        if done < job.chunks_total:
+        if await _count_done(session, job_id) < job.chunks_total:
             return False
         began = time.perf_counter()
         chunks = list(
             await session.exec(
-                select(Chunk).where(Chunk.job_id == job_id).order_by(col(Chunk.index))
+                select(Chunk).where(col(Chunk.job_id) == job_id).order_by(col(Chunk.index))
             )
         )
         transcript = _transcript(job, chunks)
@@ -160,7 +199,7 @@ async def try_merge(res: Resources, job_id: str) -> bool:
             return False
         session.add(transcript)
         await session.commit()
-    await res.store.delete_prefix(chunk_prefix(job_id))
+    await retention.job_ended(res, job_id)
     STAGE_SECONDS.labels("merge").observe(time.perf_counter() - began)
     STAGE_SECONDS.labels("end_to_end").observe((utcnow() - aware(job.created_at)).total_seconds())
     JOBS.labels("completed").inc()
@@ -172,8 +211,8 @@ async def _count_done(session: AsyncSession, job_id: str) -> int:
     statement = (
         select(func.count())
         .select_from(Chunk)
-        .where(Chunk.job_id == job_id)
-        .where(Chunk.status == ChunkStatus.done.value)
+        .where(col(Chunk.job_id) == job_id)
+        .where(col(Chunk.status) == ChunkStatus.done.value)
     )
     return int((await session.exec(statement)).one())
 

@@ -32,7 +32,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         with ThreadPoolExecutor(settings.workers, thread_name_prefix="whisper") as executor:
             async with open_resources(settings) as res:
                 app.state.resources = res
-                async with running(transcriber_worker(res, loaded, executor)):
+                extra = {"engine": loaded, "executor": executor}
+                async with running(res, lambda ctx: transcriber_worker(res, ctx), extra):
                     yield
 
     def checks(request: Request) -> Mapping[str, Check]:

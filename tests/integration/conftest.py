@@ -60,4 +60,9 @@ def executor() -> Iterator[ThreadPoolExecutor]:
 def ctx(
     resources: Resources, engine: WhisperEngine, executor: ThreadPoolExecutor
 ) -> dict[str, Any]:
-    return {"resources": resources, "engine": engine, "executor": executor, "job_try": 1}
+    return {
+        "resources": resources,
+        "engine": engine,
+        "executor": executor,
+        "worker_id": "test-worker-a",
+    }

@@ -93,31 +93,36 @@ async def test_a_chunk_transcribes_with_whole_file_times(
     assert recall(["chunk", "quiet", "moment", "weather", "sunny"], text) >= 0.6
 
 
-async def test_a_chunk_delivered_twice_at_once_keeps_one_set_of_words(
+async def test_a_chunk_delivered_twice_keeps_one_set_of_words(
     ctx: dict[str, Any], resources: Resources, speech_mp4: Path
 ) -> None:
-    job = await submit(resources, speech_mp4)
-    await split_job(ctx, {"job_id": job.id})
-    first = await transcribe_chunk(ctx, {"job_id": job.id, "index": 0})
-    again = await transcribe_chunk(ctx, {"job_id": job.id, "index": 0})
-    assert (first, again) == ("done", "already-done")
+    undisturbed = await submit(resources, speech_mp4)
+    await split_job(ctx, {"job_id": undisturbed.id})
+    assert await transcribe_chunk(ctx, {"job_id": undisturbed.id, "index": 2}) == "done"
+    again = await transcribe_chunk(ctx, {"job_id": undisturbed.id, "index": 2})
+    assert again == "already-done"
+    reference = (await chunks_of(resources, undisturbed.id))[2]
+
+    raced = await submit(resources, speech_mp4)
+    await split_job(ctx, {"job_id": raced.id})
+    other = {**ctx, "worker_id": "test-worker-b"}
     both = await asyncio.gather(
-        transcribe_chunk(ctx, {"job_id": job.id, "index": 2}),
-        transcribe_chunk(ctx, {"job_id": job.id, "index": 2}),
+        transcribe_chunk(ctx, {"job_id": raced.id, "index": 2}),
+        transcribe_chunk(other, {"job_id": raced.id, "index": 2}),
     )
-    assert sorted(both) == ["done", "done"]
-    chunk = (await chunks_of(resources, job.id))[2]
-    words = [w["word"] for s in chunk.segments or [] for w in s["words"]]
-    assert words
-    assert chunk.attempts == 1  # only one of the two racing deliveries wrote the rows
+    assert sorted(both) == ["done", "held-elsewhere"]
+    chunk = (await chunks_of(resources, raced.id))[2]
+    assert chunk.attempts == 1
+    assert chunk.lease_owner is None
+    assert chunk.segments and chunk.segments == reference.segments
 
 
 async def test_a_job_of_several_chunks_merges_through_real_workers(
     ctx: dict[str, Any], resources: Resources, speech_mp4: Path, speech_words: list[str]
 ) -> None:
     job = await submit(resources, speech_mp4)
-    worker = transcriber_worker(resources, ctx["engine"], ctx["executor"])
-    async with running(worker):
+    extra = {"engine": ctx["engine"], "executor": ctx["executor"]}
+    async with running(resources, lambda c: transcriber_worker(resources, c), extra):
         await split_job(ctx, {"job_id": job.id})
         for _ in range(600):
             if (await reload(resources, job.id)).status == JobStatus.completed:

@@ -15,10 +15,9 @@ from services.gateway.options import parse_options
 from services.gateway.schemas import ErrorOut, JobOut, JobPage
 from services.gateway.uploads import FILE_FIELD, Upload, UploadError, receive_upload
 from services.gateway.views import Done, done_by_job, job_out
-from shared.jobs import SPLIT_QUEUE, SPLIT_TASK, SplitPayload, split_job_id
+from shared import dispatch
 from shared.media import MediaError, MediaInfo, probe
 from shared.models import Chunk, Job, JobStatus, Transcript
-from shared.queue import enqueue
 from shared.runtime import Resources
 from shared.store import chunk_prefix, media_key
 from shared.transcript import MEDIA_TYPES, Format, Segment, TranscriptDoc, render
@@ -64,7 +63,6 @@ UPLOAD_BODY: dict[str, Any] = {
         413: {"model": ErrorOut, "description": "Larger than VTX_MAX_UPLOAD_MB."},
         415: {"model": ErrorOut, "description": "Not audio or video in a supported format."},
         422: {"model": ErrorOut, "description": "Missing file or invalid field."},
-        503: {"model": ErrorOut, "description": "The queue is unavailable; try again."},
     },
 )
 async def create_job(
@@ -111,17 +109,9 @@ async def _accept(request: Request, res: Resources, upload: Upload) -> Job:
         session.add(job)
         await session.commit()
     try:
-        await enqueue(
-            res.queue,
-            SPLIT_TASK,
-            SPLIT_QUEUE,
-            split_job_id(job.id),
-            SplitPayload(job_id=job.id, request_id=job.request_id),
-        )
-    except Exception as exc:
-        await _remove(res, job.id)
-        log.error("job.enqueue_failed", job_id=job.id, error=repr(exc))
-        raise HTTPException(503, "The work queue is unavailable; try again shortly.") from exc
+        await dispatch.split(res.queue, job.id, 0, job.request_id)
+    except Exception as exc:  # the row is the truth: the reconciler enqueues it later
+        log.warning("job.enqueue_deferred", job_id=job.id, error=repr(exc))
     log.info("job.accepted", job_id=job.id, size_bytes=upload.size, duration_s=info.duration_s)
     return job
 

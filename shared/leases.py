@@ -1,0 +1,147 @@
+"""Leases: who works on a split or a chunk right now, proven by a heartbeat in the DB.
+
+A worker claims work with a conditional update (free, expired or already its own),
+renews it while it works and releases it when done. A worker that dies stops
+renewing; once its lease expires the reconciler hands the work to someone else,
+so recovery takes about one lease, not arq's longest job timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any, cast
+
+import structlog
+from sqlalchemy import CursorResult, and_, func, or_, update
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
+
+from shared.db import SessionFactory
+from shared.models import Chunk, ChunkStatus, Job, JobStatus, utcnow
+from shared.retry import transient
+
+log = structlog.get_logger(__name__)
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def unleased(model: type[Job] | type[Chunk]) -> ColumnElement[bool]:
+    """Nobody holds it: never leased, released, or the holder stopped heartbeating."""
+    return or_(col(model.lease_expires_at).is_(None), col(model.lease_expires_at) < utcnow())
+
+
+def _free_or_mine(model: type[Job] | type[Chunk], owner: str) -> ColumnElement[bool]:
+    return or_(unleased(model), col(model.lease_owner) == owner)
+
+
+class Lease:
+    """One claimed piece of work: a job's split, or a chunk of it."""
+
+    def __init__(
+        self, sessions: SessionFactory, target: ColumnElement[bool], model: Any, owner: str
+    ) -> None:
+        self._sessions = sessions
+        self._target = target
+        self._model = model
+        self.owner = owner
+        self.lost = asyncio.Event()
+
+    @transient
+    async def _update(self, where: ColumnElement[bool], **values: Any) -> bool:
+        statement = update(self._model).where(self._target).where(where).values(**values)
+        async with self._sessions() as session:
+            result = cast(CursorResult[Any], await session.exec(statement))
+            await session.commit()
+            return result.rowcount == 1
+
+    async def renew(self, ttl_s: float) -> bool:
+        expires = utcnow() + timedelta(seconds=ttl_s)
+        mine = col(self._model.lease_owner) == self.owner
+        return await self._update(mine, lease_expires_at=expires)
+
+    async def release(self) -> None:
+        mine = col(self._model.lease_owner) == self.owner
+        await self._update(mine, lease_owner=None, lease_expires_at=None)
+
+    @asynccontextmanager
+    async def heartbeat(self, ttl_s: float) -> AsyncIterator[Lease]:
+        """Renew every third of the lease; `lost` is set if the work was taken or deleted."""
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(ttl_s / 3)
+                try:
+                    still = await self.renew(ttl_s)
+                except Exception as exc:  # keep beating: the next renewal may get through
+                    log.warning("lease.renew_failed", error=repr(exc))
+                    continue
+                if not still:
+                    self.lost.set()
+                    return
+
+        task = asyncio.create_task(beat())
+        try:
+            yield self
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.release())
+
+
+@transient
+async def claim_split(
+    sessions: SessionFactory, job_id: str, owner: str, ttl_s: float
+) -> Lease | None:
+    """Take a job's split if nobody live holds it; counts the attempt."""
+    target = col(Job.id) == job_id
+    statement = (
+        update(Job)
+        .where(target)
+        .where(col(Job.status).in_([JobStatus.queued.value, JobStatus.splitting.value]))
+        .where(_free_or_mine(Job, owner))
+        .values(
+            status=JobStatus.splitting.value,
+            lease_owner=owner,
+            lease_expires_at=utcnow() + timedelta(seconds=ttl_s),
+            split_attempts=Job.split_attempts + 1,
+            started_at=func.coalesce(Job.started_at, utcnow()),
+        )
+    )
+    async with sessions() as session:
+        result = cast(CursorResult[Any], await session.exec(statement))
+        await session.commit()
+    return Lease(sessions, target, Job, owner) if result.rowcount == 1 else None
+
+
+@transient
+async def claim_chunk(
+    sessions: SessionFactory, job_id: str, index: int, owner: str, ttl_s: float
+) -> Lease | None:
+    """Take a pending chunk if nobody live holds it; counts the attempt."""
+    target = and_(col(Chunk.job_id) == job_id, col(Chunk.index) == index)
+    statement = (
+        update(Chunk)
+        .where(target)
+        .where(col(Chunk.status) == ChunkStatus.pending.value)
+        .where(_free_or_mine(Chunk, owner))
+        .values(
+            lease_owner=owner,
+            lease_expires_at=utcnow() + timedelta(seconds=ttl_s),
+            attempts=Chunk.attempts + 1,
+        )
+    )
+    async with sessions() as session:
+        result = cast(CursorResult[Any], await session.exec(statement))
+        await session.commit()
+    return Lease(sessions, target, Chunk, owner) if result.rowcount == 1 else None

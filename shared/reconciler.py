@@ -1,0 +1,84 @@
+"""The database is the source of truth: re-enqueue whatever it says is unfinished and
+nobody is working on. Runs in every worker process; arq's deterministic job ids
+make concurrent reconcilers harmless."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from shared import dispatch, retention
+from shared.leases import unleased
+from shared.models import Chunk, ChunkStatus, Job, JobStatus
+from shared.runtime import Resources
+
+log = structlog.get_logger(__name__)
+
+SPLITTABLE = [JobStatus.queued.value, JobStatus.splitting.value]
+TRANSCRIBABLE = [JobStatus.splitting.value, JobStatus.transcribing.value]
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    splits: int = 0
+    chunks: int = 0
+    merges: int = 0
+
+
+async def reconcile_once(res: Resources) -> Reconciled:
+    async with res.sessions() as session:
+        splits = list(
+            await session.exec(
+                select(Job.id, Job.split_attempts, Job.request_id)
+                .where(col(Job.status).in_(SPLITTABLE))
+                .where(unleased(Job))
+            )
+        )
+        chunks = list(
+            await session.exec(
+                select(Chunk.job_id, Chunk.index, Chunk.attempts, Job.request_id)
+                .join(Job, col(Job.id) == col(Chunk.job_id))
+                .where(col(Job.status).in_(TRANSCRIBABLE))
+                .where(col(Chunk.status) == ChunkStatus.pending.value)
+                .where(unleased(Chunk))
+            )
+        )
+        pending = (
+            select(func.count())
+            .where(col(Chunk.job_id) == col(Job.id))
+            .where(col(Chunk.status) == ChunkStatus.pending.value)
+            .scalar_subquery()
+        )
+        merges = list(
+            await session.exec(
+                select(Job.id, Job.request_id)
+                .where(col(Job.status) == JobStatus.transcribing.value)
+                .where(pending == 0)
+            )
+        )
+    counts = Reconciled(
+        splits=sum([await dispatch.split(res.queue, j, n, r) for j, n, r in splits]),
+        chunks=sum([await dispatch.transcribe(res.queue, j, i, n, r) for j, i, n, r in chunks]),
+        merges=sum([await dispatch.merge(res.queue, j, r) for j, r in merges]),
+    )
+    if counts != Reconciled():
+        log.info(
+            "reconciler.enqueued", splits=counts.splits, chunks=counts.chunks, merges=counts.merges
+        )
+    return counts
+
+
+async def run_forever(res: Resources) -> None:
+    """Reconcile and sweep on an interval; a failed round is logged and tried again."""
+    interval = res.settings.reconcile_interval_s
+    while True:
+        try:
+            await reconcile_once(res)
+            await retention.sweep(res)
+        except Exception as exc:
+            log.warning("reconciler.round_failed", error=repr(exc))
+        await asyncio.sleep(interval)
