@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import signal
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
@@ -23,7 +25,13 @@ def build(service: Service, settings: Settings) -> FastAPI:
     return app
 
 
+def _exit_quietly(_signum: int, _frame: FrameType | None) -> None:
+    """uvicorn shuts down gracefully, then re-raises the signal; by then, exit 0."""
+
+
 def serve(service: Service, settings: Settings) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_quietly)
     uvicorn.run(
         build(service, settings),
         host=settings.host,
