@@ -3,8 +3,9 @@
 # Installs only what is missing, and only where apt-get can run (root on Debian).
 set -euo pipefail
 
-need=()
-# (packages are added here as tests need them, e.g. a browser for the web page tests)
+need=(
+  chromium # tests/e2e/test_web.py drives Debian's Chromium through Playwright (never a downloaded one)
+)
 
 # The PostgreSQL server binaries for the tests that run the suite on PostgreSQL.
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)

@@ -19,6 +19,8 @@ import anyio
 import obstore
 from obstore.store import LocalStore, from_url
 
+READ_PART = 1024 * 1024
+
 
 def media_key(job_id: str) -> str:
     return f"media/{job_id}"
@@ -89,6 +91,23 @@ class Store:
             yield path
         finally:
             path.unlink(missing_ok=True)
+
+    async def read_range(self, key: str, start: int, length: int) -> AsyncIterator[bytes]:
+        """Stream `length` bytes from `start`: from the file itself, or by ranged GETs."""
+        local = self._local(key)
+        if local is not None:
+            async with await anyio.open_file(local, "rb") as handle:
+                await handle.seek(start)
+                left = length
+                while left > 0 and (part := await handle.read(min(READ_PART, left))):
+                    left -= len(part)
+                    yield part
+            return
+        position, end = start, start + length
+        while position < end:
+            stop = min(position + 4 * READ_PART, end)
+            yield bytes(await obstore.get_range_async(self._store, key, start=position, end=stop))
+            position = stop
 
     async def delete(self, *keys: str) -> None:
         for key in keys:

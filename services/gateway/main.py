@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI, Request, Response
 
-from services.gateway.api.routes import jobs
+from services.gateway.api.routes import jobs, media, web
 from shared.config import Settings
 from shared.runtime import open_resources
 from shared.service import service_app
@@ -35,6 +35,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.middleware("http")(request_id)
     app.include_router(jobs.router)
+    app.include_router(media.router)
+    app.include_router(web.router)
     return app
 
 

@@ -27,6 +27,7 @@ class MediaFacts(BaseModel):
 class JobLinks(BaseModel):
     self: str
     transcript: str
+    media: str = Field(description="The uploaded file, with Range support, while retained.")
 
 
 class JobOut(BaseModel):

@@ -86,5 +86,6 @@ def job_out(request: Request, job: Job, done: Done) -> JobOut:
         links=JobLinks(
             self=str(request.url_for("get_job", job_id=job.id).path),
             transcript=str(request.url_for("get_transcript", job_id=job.id).path),
+            media=str(request.url_for("get_job_media", job_id=job.id).path),
         ),
     )

@@ -1,0 +1,250 @@
+"""`/v1/jobs/{id}/media`: a job's own uploaded file, played back with HTTP Range.
+
+The route takes only a job id, checked to be hex and looked up in the database, and
+reads the one store key the server chose for that job (`media/<id>`): no client
+text ever reaches a store path. The stored object has no extension, so the content
+type comes from what the probe learned at upload (`format_name`, codecs).
+
+Access: a `<video>`/`<audio>` element cannot send an `Authorization` header. When
+API keys arrive, `media_access` is the one place to accept, besides the header, a
+short-lived token signed for this job id in the `token` query parameter (the page
+would then take the URL from the job's links). Until then the route is as open as
+the rest of the API.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import anyio
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import Path as PathParam
+from fastapi.responses import StreamingResponse
+
+from services.gateway.deps import ResourcesDep, SessionDep
+from services.gateway.schemas import ErrorOut
+from shared.models import Job
+from shared.store import Store, media_key
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+JobId = Annotated[
+    str,
+    PathParam(
+        pattern=JOB_ID_PATTERN,
+        min_length=32,
+        max_length=32,
+        description="The job's id (32 hex digits).",
+    ),
+]
+
+
+async def media_access(
+    request: Request,
+    job_id: JobId,
+    token: Annotated[str | None, Query(include_in_schema=False, max_length=512)] = None,
+) -> None:
+    """Who may read this job's media. Open for now, like the rest of the API.
+
+    With API keys on, accept the caller's `Authorization` header or a `token` signed
+    for `job_id` that has not expired; refuse with 401 otherwise.
+    """
+
+
+MediaAccess = Annotated[None, Depends(media_access)]
+
+
+# ---------------------------------------------------------------- content type
+def media_type(job: Job) -> str:
+    """A browser-playable MIME type from the probe's container name and streams."""
+    formats = set((job.format_name or "").split(","))
+    video = bool(job.has_video)
+    if formats & {"mov", "mp4", "m4a"}:
+        return "video/mp4" if video else "audio/mp4"
+    if formats & {"matroska", "webm"}:
+        webm = (job.video_codec in (None, "vp8", "vp9", "av1")) and (
+            job.audio_codec in (None, "opus", "vorbis")
+        )
+        kind = "webm" if webm else "x-matroska"
+        return f"{'video' if video else 'audio'}/{kind}"
+    if "ogg" in formats:
+        return "video/ogg" if video else "audio/ogg"
+    simple = {
+        "mp3": "audio/mpeg",
+        "wav": "audio/wav",
+        "flac": "audio/flac",
+        "aac": "audio/aac",
+        "mpegts": "video/mp2t",
+    }
+    for name, mime in simple.items():
+        if name in formats:
+            return mime
+    return "application/octet-stream"
+
+
+# ---------------------------------------------------------------------- ranges
+@dataclass(frozen=True)
+class ByteRange:
+    start: int
+    end: int  # inclusive, as in Content-Range
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+class Unsatisfiable(Exception):
+    """The Range names no byte of the file: answer 416."""
+
+
+_RANGE = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
+
+
+def parse_range(header: str | None, size: int) -> ByteRange | None:
+    """One `bytes=` range of a `size`-byte file; None means "send it all" (RFC 9110 14.2).
+
+    Headers that do not parse, other units and multiple ranges are ignored (a 200
+    is always a valid answer); a well-formed range past the end raises Unsatisfiable.
+    """
+    if not header:
+        return None
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    match = _RANGE.match(spec)
+    if match is None:
+        return None
+    first, last = match.groups()
+    if first:
+        start = int(first)
+        end = int(last) if last else size - 1
+        if last and end < start:
+            return None  # invalid syntax: ignore the header
+        if start >= size:
+            raise Unsatisfiable
+        return ByteRange(start, min(end, size - 1))
+    if not last:
+        return None  # "bytes=-"
+    suffix = int(last)
+    if suffix == 0 or size == 0:
+        raise Unsatisfiable
+    return ByteRange(max(size - suffix, 0), size - 1)
+
+
+# ----------------------------------------------------------------- store reads
+async def _object_size(store: Store, key: str) -> int | None:
+    if store.root is not None:
+        try:
+            return (await anyio.Path(store.root / key).stat()).st_size
+        except FileNotFoundError:
+            return None
+    try:
+        return await store.size(key)
+    except FileNotFoundError:
+        return None
+
+
+# ---------------------------------------------------------------------- routes
+MEDIA_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"video/mp4": {}, "audio/mpeg": {}}, "description": "The whole file."},
+    206: {"description": "The bytes the Range header asked for, with Content-Range."},
+    304: {"description": "Unchanged since the ETag in If-None-Match."},
+    404: {"model": ErrorOut, "description": "No job with this id, or its media is gone."},
+    416: {"description": "The Range lies past the end of the file."},
+}
+
+
+@dataclass(frozen=True)
+class _Media:
+    job: Job
+    key: str
+    size: int
+    etag: str
+    headers: dict[str, str]
+
+
+async def _media(session: SessionDep, res: ResourcesDep, job_id: str) -> _Media:
+    job = await session.get(Job, job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No job with id '{job_id}'.")
+    key = media_key(job.id)
+    size = await _object_size(res.store, key)
+    if size is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "This job's media is no longer stored.")
+    etag = f'"{job.id}-{size}"'  # a job's media never changes: id and size name it
+    headers = {
+        "Accept-Ranges": "bytes",
+        "ETag": etag,
+        "Cache-Control": "private, max-age=3600",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": _disposition(job),
+    }
+    return _Media(job, key, size, etag, headers)
+
+
+def _disposition(job: Job) -> str:
+    name = job.filename or f"{job.id}"
+    fallback = re.sub(r"[^A-Za-z0-9._ -]", "_", name)[:100] or job.id
+    return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(name[:200], safe='')}"
+
+
+def _plan(request: Request, media: _Media) -> tuple[int, ByteRange | None, dict[str, str]]:
+    """Status, the range to send (None: all of it) and the headers, before any byte is read."""
+    headers = dict(media.headers)
+    if media.etag in _etags(request.headers.get("if-none-match")):
+        return status.HTTP_304_NOT_MODIFIED, None, headers
+    range_header = request.headers.get("range")
+    if_range = request.headers.get("if-range")
+    if if_range is not None and if_range.strip() != media.etag:
+        range_header = None  # the client's copy is another file: send the whole one
+    try:
+        chosen = parse_range(range_header, media.size)
+    except Unsatisfiable:
+        headers["Content-Range"] = f"bytes */{media.size}"
+        return status.HTTP_416_RANGE_NOT_SATISFIABLE, None, headers
+    if chosen is None:
+        headers["Content-Length"] = str(media.size)
+        return status.HTTP_200_OK, None, headers
+    headers["Content-Range"] = f"bytes {chosen.start}-{chosen.end}/{media.size}"
+    headers["Content-Length"] = str(chosen.length)
+    return status.HTTP_206_PARTIAL_CONTENT, chosen, headers
+
+
+def _etags(header: str | None) -> set[str]:
+    if not header:
+        return set()
+    return {tag.strip().removeprefix("W/") for tag in header.split(",")}
+
+
+@router.get(
+    "/{job_id}/media",
+    summary="The uploaded file, for playback (supports Range)",
+    response_class=Response,
+    responses=MEDIA_RESPONSES,
+)
+async def get_job_media(
+    request: Request, session: SessionDep, res: ResourcesDep, job_id: JobId, _: MediaAccess
+) -> Response:
+    media = await _media(session, res, job_id)
+    code, chosen, headers = _plan(request, media)
+    mime = media_type(media.job)
+    if code in (status.HTTP_304_NOT_MODIFIED, status.HTTP_416_RANGE_NOT_SATISFIABLE):
+        return Response(status_code=code, headers=headers)
+    start, length = (chosen.start, chosen.length) if chosen else (0, media.size)
+    body = res.store.read_range(media.key, start, length)
+    return StreamingResponse(body, status_code=code, media_type=mime, headers=headers)
+
+
+@router.head("/{job_id}/media", include_in_schema=False)
+async def head_job_media(
+    request: Request, session: SessionDep, res: ResourcesDep, job_id: JobId, _: MediaAccess
+) -> Response:
+    media = await _media(session, res, job_id)
+    code, _range, headers = _plan(request, media)
+    headers["Content-Type"] = media_type(media.job)
+    return Response(status_code=code, headers=headers)
