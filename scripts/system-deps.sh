@@ -5,6 +5,7 @@ set -euo pipefail
 
 need=(
   chromium # tests/e2e/test_web.py drives Debian's Chromium through Playwright (never a downloaded one)
+  prometheus # promtool checks /metrics and the alert rules; a real server scrapes the suite
 )
 
 # The PostgreSQL server binaries for the tests that run the suite on PostgreSQL.

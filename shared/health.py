@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 Check = Callable[[], Awaitable[None]]
 ChecksProvider = Callable[[Request], Mapping[str, Check]]
+InfoProvider = Callable[[Request], Mapping[str, Any]]
 
 CHECK_TIMEOUT_S = 3.0
 
@@ -41,7 +42,13 @@ async def run_checks(checks: Mapping[str, Check]) -> dict[str, dict[str, Any]]:
     return dict(zip(names, results, strict=True))
 
 
-def health_router(service: str, version: str, checks: ChecksProvider) -> APIRouter:
+def no_info(_request: Request) -> Mapping[str, Any]:
+    return {}
+
+
+def health_router(
+    service: str, version: str, checks: ChecksProvider, info: InfoProvider = no_info
+) -> APIRouter:
     router = APIRouter(prefix="/health", tags=["health"])
     started = time.monotonic()
 
@@ -71,6 +78,7 @@ def health_router(service: str, version: str, checks: ChecksProvider) -> APIRout
             "version": version,
             "uptime_s": round(time.monotonic() - started, 1),
             "checks": {name: r["status"] for name, r in results.items()},
+            "info": dict(info(request)),
         }
 
     return router

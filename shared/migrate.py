@@ -15,6 +15,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared import db
+from shared.config import Settings
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -33,6 +36,15 @@ def head() -> str:
     revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert revision is not None
     return revision
+
+
+async def upgrade_database(settings: Settings) -> None:
+    """`vtx db upgrade` for a database given by settings (its own short-lived engine)."""
+    engine = db.create_engine(settings)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:

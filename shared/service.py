@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from fastapi import FastAPI, Request
 
 from shared.config import Settings
-from shared.health import Check, health_router
+from shared.health import Check, InfoProvider, health_router, no_info
 from shared.logs import configure_logging
 from shared.metrics import instrument
 from shared.runtime import Resources, version
@@ -31,6 +31,7 @@ def service_app(
     settings: Settings,
     lifespan: Lifespan,
     checks: Callable[[Request], Mapping[str, Check]] = default_checks,
+    info: InfoProvider = no_info,
     **fastapi_kwargs: object,
 ) -> FastAPI:
     configure_logging(settings, name)
@@ -41,6 +42,6 @@ def service_app(
         **fastapi_kwargs,  # type: ignore[arg-type]
     )
     app.state.settings = settings
-    app.include_router(health_router(name, version(), checks))
+    app.include_router(health_router(name, version(), checks, info))
     instrument(app)
     return app

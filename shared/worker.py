@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import socket
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -21,11 +26,70 @@ from arq.worker import Function, Worker
 
 from shared import reconciler
 from shared.config import Settings
+from shared.jobs import log_context
 from shared.leases import worker_identity
+from shared.metrics import WORKERS_BUSY
 from shared.queue import deserialize, redis_settings, serialize
 from shared.runtime import Resources
 
 log = structlog.get_logger(__name__)
+
+
+WORKERS_KEY = "vtx:workers:"
+HEARTBEAT_S = 5.0
+
+
+@dataclass
+class Activity:
+    """What one worker process is doing, for its gauge and its heartbeat."""
+
+    service: str
+    worker_id: str
+    max_jobs: int = 0
+    busy: int = 0
+    started_at: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        WORKERS_BUSY.labels(self.service).inc(0)  # present at 0 before the first task
+
+    async def job_started(self, ctx: dict[Any, Any]) -> None:
+        # Runs in the task arq runs the job in: its own log lines get the job's ids too.
+        structlog.contextvars.bind_contextvars(**log_context(ctx.get("job_id", "")))
+        self.busy += 1
+        WORKERS_BUSY.labels(self.service).inc()
+
+    async def job_ended(self, ctx: dict[Any, Any]) -> None:
+        self.busy -= 1
+        WORKERS_BUSY.labels(self.service).dec()
+
+    @property
+    def key(self) -> str:
+        return f"{WORKERS_KEY}{self.service}:{self.worker_id}"
+
+    def describe(self) -> str:
+        return json.dumps(
+            {
+                "service": self.service,
+                "worker_id": self.worker_id,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "busy": self.busy,
+                "max_jobs": self.max_jobs,
+                "started_at": self.started_at,
+            }
+        )
+
+
+async def heartbeat(res: Resources, activity: Activity) -> None:
+    """A key per live worker process, expiring unless renewed: the health service counts them."""
+    try:
+        while True:
+            with contextlib.suppress(Exception):
+                await res.queue.set(activity.key, activity.describe(), ex=int(HEARTBEAT_S * 3))
+            await asyncio.sleep(HEARTBEAT_S)
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(res.queue.delete(activity.key))
 
 
 def create_worker(
@@ -35,6 +99,8 @@ def create_worker(
     ctx: dict[str, Any],
     max_jobs: int,
 ) -> Worker:
+    activity: Activity = ctx["activity"]
+    activity.max_jobs = max_jobs
     return Worker(
         functions=functions,
         queue_name=queue_name,
@@ -49,6 +115,8 @@ def create_worker(
         handle_signals=False,
         job_serializer=serialize,
         job_deserializer=deserialize,
+        on_job_start=activity.job_started,
+        on_job_end=activity.job_ended,
     )
 
 
@@ -89,14 +157,27 @@ class Supervised:
 
 @asynccontextmanager
 async def running(
-    res: Resources, build: Callable[[dict[str, Any]], Worker], extra: dict[str, Any] | None = None
+    res: Resources,
+    service: str,
+    build: Callable[[dict[str, Any]], Worker],
+    extra: dict[str, Any] | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Run the worker and the reconciler beside the HTTP server; yields the tasks' ctx."""
-    ctx: dict[str, Any] = {"resources": res, "worker_id": worker_identity(), **(extra or {})}
+    """Run the worker, the reconciler and the heartbeat beside the HTTP server.
+
+    Yields the ctx every task receives (resources, worker id, activity and `extra`)."""
+    worker_id = worker_identity()
+    activity = Activity(service, worker_id)
+    ctx: dict[str, Any] = {
+        "resources": res,
+        "worker_id": worker_id,
+        "activity": activity,
+        **(extra or {}),
+    }
     supervised = Supervised(lambda: build(ctx))
     tasks = [
         asyncio.create_task(supervised.run(), name="arq-worker"),
         asyncio.create_task(reconciler.run_forever(res), name="reconciler"),
+        asyncio.create_task(heartbeat(res, activity), name="heartbeat"),
     ]
     try:
         yield ctx

@@ -61,7 +61,8 @@ class PostgresServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def restart(self) -> None:
-        self.pg_ctl("restart", "-m", "fast", "-w")
+        # -l again: without it the server would write into (and hold open) our capture pipe.
+        self.pg_ctl("restart", "-m", "fast", "-w", "-l", str(self.data / "server.log"))
 
     def create_database(self) -> str:
         name = f"vtx_{uuid.uuid4().hex[:12]}"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import os
+import shutil
 import signal
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -32,10 +35,21 @@ def _exit_quietly(_signum: int, _frame: FrameType | None) -> None:
 def serve(service: Service, settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_quietly)
-    uvicorn.run(
-        build(service, settings),
-        host=settings.host,
-        port=settings.port(service),
-        log_config=None,
-        timeout_graceful_shutdown=10,
-    )
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port(service),
+        "log_config": None,
+        "timeout_graceful_shutdown": 10,
+    }
+    processes = settings.transcriber_processes if service == "transcriber" else 1
+    if processes == 1:
+        uvicorn.run(build(service, settings), **options)
+        return
+    # Several processes share the port; each loads its own model and runs its own worker.
+    # Their metrics meet in one folder, so /metrics answers for all of them.
+    metrics_dir = settings.data_dir / "metrics" / service
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    target = f"{APP_MODULES[service]}:create_app"
+    uvicorn.run(target, factory=True, workers=processes, **options)

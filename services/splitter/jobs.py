@@ -7,22 +7,24 @@ on the audio) and re-enqueues only those not yet done.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import anyio
 import structlog
 from sqlalchemy.exc import IntegrityError
 
 from services.splitter.chunking import SAMPLE_RATE, Samples, split
 from services.splitter.decode import check_duration, decode_pcm
-from shared import dispatch, retention, transitions
+from shared import dispatch, transitions
 from shared.jobs import SplitPayload
 from shared.leases import Lease, claim_split
 from shared.media import MediaError
-from shared.metrics import JOBS, STAGE_SECONDS
+from shared.metrics import STAGE_SECONDS
 from shared.models import Chunk, ChunkStatus, Job, JobStatus
+from shared.outcomes import fail_job
 from shared.retry import transient
 from shared.runtime import Resources
 from shared.store import chunk_key, chunk_prefix
@@ -51,7 +53,7 @@ async def _split(res: Resources, owner: str, task: SplitPayload) -> str:
     if job is None:
         return "dropped"
     if job.split_attempts > res.settings.max_tries:
-        await _fail(
+        await fail_job(
             res,
             job.id,
             f"Splitting was started {job.split_attempts} times without finishing "
@@ -61,9 +63,9 @@ async def _split(res: Resources, owner: str, task: SplitPayload) -> str:
     began = time.perf_counter()
     async with lease.heartbeat(res.settings.lease_s):
         try:
-            count = await _cut_and_enqueue(res, job, task, lease)
+            count = await _cut_and_enqueue(res, job, lease)
         except MediaError as exc:
-            await _fail(res, job.id, str(exc))
+            await fail_job(res, job.id, str(exc))
             log.info("split.failed", reason=str(exc))
             return "failed"
         except Abandoned:
@@ -71,7 +73,7 @@ async def _split(res: Resources, owner: str, task: SplitPayload) -> str:
             log.info("split.abandoned")
             return "dropped"
         if count == 0:
-            await _fail(res, job.id, "The audio track holds no samples.")
+            await fail_job(res, job.id, "The audio track holds no samples.")
             return "failed"
         await _finish(res, job.id, count)
     STAGE_SECONDS.labels("split").observe(time.perf_counter() - began)
@@ -96,31 +98,27 @@ async def _finish(res: Resources, job_id: str, count: int) -> None:
         await session.commit()
 
 
-async def _fail(res: Resources, job_id: str, reason: str) -> None:
-    async with res.sessions() as session:
-        failed = await transitions.fail(session, job_id, reason)
-        await session.commit()
-    if failed:
-        JOBS.labels("failed").inc()
-        await retention.job_ended(res, job_id)
-
-
-async def _cut_and_enqueue(res: Resources, job: Job, task: SplitPayload, lease: Lease) -> int:
+async def _cut_and_enqueue(res: Resources, job: Job, lease: Lease) -> int:
     max_s = res.settings.max_duration_s
     check_duration(job.duration_s, max_s)
-    async with res.store.local_file(job.media_key) as path:
-        chunks: Iterator[tuple[int, Samples]] = split(decode_pcm(path, max_s), job.chunk_seconds)
-        index = 0
-        while (item := await anyio.to_thread.run_sync(next, chunks, None)) is not None:
-            if lease.lost.is_set():
-                raise Abandoned
-            start, samples = item
-            try:
-                await _store_chunk(res, job, index, start, samples)
-            except IntegrityError as exc:  # the job row is gone: deleted meanwhile
-                raise Abandoned from exc
-            index += 1
-        return index
+    loop = asyncio.get_running_loop()
+    index = 0
+    # One thread decodes the whole file: its buffers stay in one malloc arena, where a
+    # shared pool would spread them over several and memory would creep with length.
+    with ThreadPoolExecutor(1, thread_name_prefix="decode") as decoder:
+        async with res.store.local_file(job.media_key) as path:
+            chunks: Iterator[tuple[int, Samples]] = split(
+                decode_pcm(path, max_s), job.chunk_seconds
+            )
+            while (item := await loop.run_in_executor(decoder, next, chunks, None)) is not None:
+                if lease.lost.is_set():
+                    raise Abandoned
+                try:
+                    await _store_chunk(res, job, index, *item)
+                except IntegrityError as exc:  # the job row is gone: deleted meanwhile
+                    raise Abandoned from exc
+                index += 1
+    return index
 
 
 @transient

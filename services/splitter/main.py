@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_resources(settings) as res:
             app.state.resources = res
-            async with running(res, lambda ctx: splitter_worker(res, ctx)):
+            async with running(res, "splitter", lambda ctx: splitter_worker(res, ctx)):
                 yield
 
     return service_app("splitter", settings, lifespan)

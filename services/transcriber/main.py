@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
@@ -33,7 +34,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             async with open_resources(settings) as res:
                 app.state.resources = res
                 extra = {"engine": loaded, "executor": executor}
-                async with running(res, lambda ctx: transcriber_worker(res, ctx), extra):
+                async with running(
+                    res, "transcriber", lambda ctx: transcriber_worker(res, ctx), extra
+                ):
                     yield
 
     def checks(request: Request) -> Mapping[str, Check]:
@@ -43,4 +46,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
         return {**resources_of(request).checks(), "model": model}
 
-    return service_app("transcriber", settings, lifespan, checks)
+    def info(request: Request) -> Mapping[str, Any]:
+        loaded: Engine | None = getattr(request.app.state, "engine", None)
+        if loaded is None:
+            return {"model": settings.model, "loaded": False}
+        return {
+            "model": loaded.name,
+            "device": loaded.device,
+            "compute_type": loaded.compute_type,
+            "workers": settings.workers,
+            "loaded": True,
+        }
+
+    return service_app("transcriber", settings, lifespan, checks, info)

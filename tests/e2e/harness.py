@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +24,9 @@ from shared import db, migrate
 from shared.config import Settings
 from shared.models import Chunk, Job
 from tests.conftest import RedisServer, free_port
+from tests.databases import PostgresServer
 
-SERVICES = ("gateway", "splitter", "transcriber")
+SERVICES = ("gateway", "splitter", "transcriber", "health")
 
 
 class Cluster:
@@ -55,14 +58,7 @@ class Cluster:
         return self.url("gateway")
 
     def migrate(self) -> None:
-        asyncio.run(self._migrate())
-
-    async def _migrate(self) -> None:
-        engine = db.create_engine(self.settings)
-        try:
-            await migrate.upgrade(engine)
-        finally:
-            await engine.dispose()
+        asyncio.run(migrate.upgrade_database(self.settings))
 
     def start(self, name: str) -> None:
         log = (self.root / f"{name}.log").open("ab")
@@ -152,3 +148,22 @@ class Cluster:
                 return
             time.sleep(0.01)
         raise AssertionError(f"job {job_id}: {what} did not happen in {timeout} s")
+
+
+@contextmanager
+def running_cluster(
+    root: Path, postgres: PostgresServer | None, services: tuple[str, ...], **env: str
+) -> Iterator[Cluster]:
+    """Its own Redis and database, migrated, with `services` started and ready."""
+    redis = RedisServer(root)
+    redis.start()
+    database_url = postgres.create_database() if postgres is not None else None
+    cluster = Cluster(root, redis, database_url, **env)
+    cluster.migrate()
+    try:
+        for name in services:
+            cluster.start(name)
+        yield cluster
+    finally:
+        cluster.stop_all()
+        redis.stop()

@@ -16,9 +16,8 @@ import pytest
 
 from services.splitter.decode import decode_pcm
 from shared.models import Chunk, Job, JobStatus
-from tests.conftest import RedisServer
 from tests.databases import PostgresServer
-from tests.e2e.harness import Cluster
+from tests.e2e.harness import Cluster, running_cluster
 
 FAST_RECOVERY = {
     "VTX_LEASE_S": "3",
@@ -34,18 +33,9 @@ def cluster(
     tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None
 ) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("faults")
-    redis = RedisServer(root)
-    redis.start()
-    database_url = postgres.create_database() if postgres is not None else None
-    cluster = Cluster(root, redis, database_url, **FAST_RECOVERY)
-    cluster.migrate()
-    try:
-        for name in ("gateway", "splitter", "transcriber"):
-            cluster.start(name)
+    services = ("gateway", "splitter", "transcriber")
+    with running_cluster(root, postgres, services, **FAST_RECOVERY) as cluster:
         yield cluster
-    finally:
-        cluster.stop_all()
-        redis.stop()
 
 
 @pytest.fixture(scope="module")

@@ -33,11 +33,13 @@ KNOWN_METRICS = {
     "http_request_duration_seconds_bucket",
     "vtx_data_dir_free_bytes",
     "vtx_data_dir_size_bytes",
+    "vtx_dependency_up",
+    "vtx_workers_alive",
 }
 PROMQL_WORDS = {
     "sum", "max", "min", "by", "rate", "increase", "histogram_quantile", "and", "unless",
     "or", "predict_linear", "le", "namespace", "instance", "queue", "job", "outcome", "stage",
-    "status", "method", "handler", "service", "label_values",
+    "status", "method", "handler", "service", "label_values", "name", "deriv", "offset",
 }  # fmt: skip
 
 
@@ -52,6 +54,7 @@ def metric_names(expr: str) -> set[str]:
     expr = re.sub(r'"[^"]*"', '""', expr)  # label values
     expr = re.sub(r"\{[^}]*\}", "", expr)  # matchers
     expr = re.sub(r"\[[^\]]*\]", "", expr)  # ranges
+    expr = re.sub(r"\boffset\s+\d+[smhdwy]\b", "", expr)  # offsets
     words = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr))
     return words - PROMQL_WORDS
 

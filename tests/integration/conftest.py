@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from services.transcriber.engine import WhisperEngine
-from shared import db, migrate
+from shared import migrate
 from shared.config import Settings
 from shared.runtime import Resources, open_resources
 from tests.conftest import RedisServer
@@ -38,11 +38,7 @@ async def resources(settings: Settings) -> AsyncIterator[Resources]:
 
 async def migrated(settings: Settings) -> None:
     """What `vtx db upgrade` does before any service starts."""
-    engine = db.create_engine(settings)
-    try:
-        await migrate.upgrade(engine)
-    finally:
-        await engine.dispose()
+    await migrate.upgrade_database(settings)
 
 
 @pytest.fixture(scope="session")

@@ -122,7 +122,7 @@ async def test_a_job_of_several_chunks_merges_through_real_workers(
 ) -> None:
     job = await submit(resources, speech_mp4)
     extra = {"engine": ctx["engine"], "executor": ctx["executor"]}
-    async with running(resources, lambda c: transcriber_worker(resources, c), extra):
+    async with running(resources, "transcriber", lambda c: transcriber_worker(resources, c), extra):
         await split_job(ctx, {"job_id": job.id})
         for _ in range(600):
             if (await reload(resources, job.id)).status == JobStatus.completed:

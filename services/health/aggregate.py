@@ -1,0 +1,123 @@
+"""One document for the whole suite: every service, every dependency, the queues, the
+workers and the machine, with an overall verdict an operator can page on.
+
+The verdict: `down` when nothing can be accepted (the gateway, the database, Redis or
+the object store is not there); `degraded` when work is accepted but waits (a
+splitter or transcriber is down, or a queue holds work that no live worker serves);
+`ok` otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import httpx
+
+from services.health.metrics import (
+    DATA_DIR_FREE,
+    DATA_DIR_SIZE,
+    DEPENDENCY_UP,
+    QUEUE_DEPTH,
+    WORKERS_ALIVE,
+)
+from services.health.system import system_facts
+from shared.health import run_checks
+from shared.jobs import QUEUES
+from shared.runtime import Resources, version
+from shared.worker import WORKERS_KEY
+
+REQUIRED = frozenset({"gateway", "database", "redis", "store"})
+QUEUE_SERVICE = {"split": "splitter", "transcribe": "transcriber"}
+
+
+async def service_status(client: httpx.AsyncClient, name: str, url: str) -> dict[str, Any]:
+    began = time.perf_counter()
+    try:
+        ready, summary = await asyncio.gather(
+            client.get(f"{url}/health/ready"), client.get(f"{url}/health")
+        )
+    except httpx.HTTPError as exc:
+        return {"status": "down", "url": url, "error": str(exc) or type(exc).__name__}
+    latency = round((time.perf_counter() - began) * 1000, 2)
+    body = summary.json() if summary.status_code == 200 else {}
+    result: dict[str, Any] = {
+        "status": "ok" if ready.status_code == 200 else "down",
+        "url": url,
+        "latency_ms": latency,
+        "version": body.get("version"),
+        "info": body.get("info", {}),
+    }
+    if ready.status_code != 200:
+        result["failing"] = ready.json().get("failing", []) if ready.content else []
+    return result
+
+
+async def queue_depths(res: Resources) -> dict[str, int]:
+    depths = await asyncio.gather(*(res.queue.zcard(key) for key in QUEUES.values()))
+    return dict(zip(QUEUES, (int(d) for d in depths), strict=True))
+
+
+async def live_workers(res: Resources) -> list[dict[str, Any]]:
+    keys = [key async for key in res.queue.scan_iter(match=f"{WORKERS_KEY}*", count=200)]
+    values = await res.queue.mget(keys) if keys else []
+    return [json.loads(v) for v in values if v]
+
+
+def verdict(
+    services: dict[str, dict[str, Any]],
+    dependencies: dict[str, dict[str, Any]],
+    queues: dict[str, int],
+    workers: list[dict[str, Any]],
+) -> str:
+    states = {**services, **dependencies}
+    if any(states.get(name, {}).get("status") != "ok" for name in REQUIRED & states.keys()):
+        return "down"
+    if any(part["status"] != "ok" for part in states.values()):
+        return "degraded"
+    serving = {w["service"] for w in workers}
+    if any(depth and QUEUE_SERVICE[queue] not in serving for queue, depth in queues.items()):
+        return "degraded"
+    return "ok"
+
+
+async def detailed(res: Resources, client: httpx.AsyncClient) -> dict[str, Any]:
+    urls = res.settings.service_urls()
+    names = list(urls)
+    statuses, dependencies = await asyncio.gather(
+        asyncio.gather(*(service_status(client, n, urls[n]) for n in names)),
+        run_checks(res.checks()),
+    )
+    services = dict(zip(names, statuses, strict=True))
+    queues: dict[str, int] = {}
+    workers: list[dict[str, Any]] = []
+    if dependencies["redis"]["status"] == "ok":
+        queues, workers = await asyncio.gather(queue_depths(res), live_workers(res))
+    document = {
+        "status": verdict(services, dependencies, queues, workers),
+        "version": version(),
+        "services": services,
+        "dependencies": dependencies,
+        "queues": queues,
+        "workers": workers,
+        "system": system_facts(res.settings.data_dir),
+        "model": services.get("transcriber", {}).get("info", {}),
+    }
+    _export(document)
+    return document
+
+
+def _export(document: dict[str, Any]) -> None:
+    """The same facts as gauges, for Prometheus and the alert rules."""
+    for name, part in {**document["services"], **document["dependencies"]}.items():
+        DEPENDENCY_UP.labels(name).set(1 if part["status"] == "ok" else 0)
+    for queue, depth in document["queues"].items():
+        QUEUE_DEPTH.labels(queue).set(depth)
+    for service in ("splitter", "transcriber"):
+        alive = sum(1 for w in document["workers"] if w["service"] == service)
+        WORKERS_ALIVE.labels(service).set(alive)
+    disk = document["system"]["disk"]
+    DATA_DIR_FREE.set(disk["free_bytes"])
+    DATA_DIR_SIZE.set(disk["total_bytes"])
