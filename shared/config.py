@@ -6,14 +6,15 @@ the bundled `tiny.en` model); each production form is one variable away.
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, computed_field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, computed_field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Service = Literal["gateway", "splitter", "transcriber", "health"]
 SERVICES: tuple[Service, ...] = ("gateway", "splitter", "transcriber", "health")
@@ -64,8 +65,11 @@ class Settings(BaseSettings):
     model_dir: Path | None = Field(default=None, description="Download cache for named models.")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compute_type: str = Field(default="auto", description="auto: int8 on CPU, float16 on CUDA.")
+    transcriber_processes: int = Field(
+        default=1, ge=1, description="Transcriber processes, each with its own model."
+    )
     transcriber_workers: int = Field(
-        default=0, ge=0, description="Chunks transcribed at once per process; 0: one per core."
+        default=0, ge=0, description="Chunks transcribed at once per process; 0: the cores shared."
     )
     cpu_threads: int = Field(default=0, ge=0, description="Threads per chunk; 0: chosen.")
     beam_size: int = Field(default=5, ge=1, le=20)
@@ -93,6 +97,61 @@ class Settings(BaseSettings):
     health_services: dict[str, str] | None = None
     health_timeout_s: float = 2.0
 
+    # API: models, keys, limits, callbacks, URL ingestion.
+    models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Models a request may choose besides `model` (comma-separated or JSON).",
+    )
+    models_loaded: int = Field(
+        default=2, ge=1, description="Models a transcriber keeps loaded at once (LRU)."
+    )
+    auth: Literal["auto", "required", "off"] = Field(
+        default="auto",
+        description="auto: API keys are required once one exists; required; off (open).",
+    )
+    rate_limit_per_minute: int = Field(
+        default=600, ge=0, description="Requests per minute per API key; 0: no limit."
+    )
+    max_active_jobs: int = Field(
+        default=10, ge=0, description="Unfinished jobs per API key at once; 0: no limit."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None, description="Signs media links; default a file in data_dir/secrets."
+    )
+    media_token_s: int = Field(default=3600, ge=10, description="Lifetime of a media link.")
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC key of callbacks; default a file in data_dir/secrets."
+    )
+    callback_retry_for: timedelta = Field(
+        default=timedelta(hours=24), description="How long a failing callback is retried."
+    )
+    callback_backoff_s: float = Field(
+        default=5.0, gt=0, description="First retry delay of a callback; doubles each time."
+    )
+    callback_timeout_s: float = Field(default=10.0, gt=0)
+    url_timeout_s: float = Field(
+        default=120.0, gt=0, description="Longest a media download by URL may take."
+    )
+    url_max_redirects: int = Field(default=5, ge=0)
+    url_allow_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="FOR TESTS: CIDR networks exempt from the private-address refusal.",
+    )
+    openai_wait_s: float = Field(
+        default=3600.0, gt=0, description="How long /v1/audio/* waits for its transcript."
+    )
+
+    @field_validator("models", "url_allow_networks", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        """`a,b` or a JSON list, from the environment; a list as is."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
 
@@ -117,7 +176,9 @@ class Settings(BaseSettings):
 
     @property
     def workers(self) -> int:
-        return self.transcriber_workers or (os.cpu_count() or 1)
+        """Chunks at once per transcriber process: by default every core is busy once."""
+        cores = os.cpu_count() or 1
+        return self.transcriber_workers or max(1, cores // self.transcriber_processes)
 
     def port(self, service: Service) -> int:
         ports: dict[str, int] = {

@@ -5,14 +5,17 @@ from __future__ import annotations
 from arq import ArqRedis
 
 from shared.jobs import (
+    CALLBACK_TASK,
     MERGE_TASK,
     SPLIT_QUEUE,
     SPLIT_TASK,
     TRANSCRIBE_QUEUE,
     TRANSCRIBE_TASK,
+    CallbackPayload,
     MergePayload,
     SplitPayload,
     TranscribePayload,
+    callback_job_id,
     merge_job_id,
     split_job_id,
     transcribe_job_id,
@@ -36,3 +39,9 @@ async def transcribe(
 async def merge(queue: ArqRedis, job_id: str, request_id: str | None) -> bool:
     payload = MergePayload(job_id=job_id, request_id=request_id)
     return await enqueue(queue, MERGE_TASK, TRANSCRIBE_QUEUE, merge_job_id(job_id), payload)
+
+
+async def callback(queue: ArqRedis, job_id: str, attempt: int, on: str, defer_s: float = 0) -> bool:
+    payload = CallbackPayload(job_id=job_id, attempt=attempt, queue=on)
+    arq_id = callback_job_id(job_id, attempt)
+    return await enqueue(queue, CALLBACK_TASK, on, arq_id, payload, defer_s=defer_s or None)

@@ -17,6 +17,7 @@ QUEUES = {"split": SPLIT_QUEUE, "transcribe": TRANSCRIBE_QUEUE}
 SPLIT_TASK = "split_job"
 TRANSCRIBE_TASK = "transcribe_chunk"
 MERGE_TASK = "merge_job"
+CALLBACK_TASK = "deliver_callback"
 
 
 class SplitPayload(BaseModel):
@@ -35,6 +36,12 @@ class MergePayload(BaseModel):
     request_id: str | None = None
 
 
+class CallbackPayload(BaseModel):
+    job_id: str
+    attempt: int  # deliveries already made; this task makes attempt + 1
+    queue: str  # the queue it runs on, where its retry goes too
+
+
 def split_job_id(job_id: str, attempts: int) -> str:
     return f"split:{job_id}:{attempts}"
 
@@ -45,3 +52,19 @@ def transcribe_job_id(job_id: str, index: int, attempts: int) -> str:
 
 def merge_job_id(job_id: str) -> str:
     return f"merge:{job_id}"
+
+
+def log_context(arq_id: str) -> dict[str, str | int]:
+    """The job (and chunk) an arq id is about, for log lines arq writes itself."""
+    kind, _, rest = arq_id.partition(":")
+    parts = rest.split(":")
+    if not parts[0]:
+        return {}
+    context: dict[str, str | int] = {"job_id": parts[0]}
+    if kind == "transcribe" and len(parts) > 1 and parts[1].isdigit():
+        context["chunk"] = int(parts[1])
+    return context
+
+
+def callback_job_id(job_id: str, attempt: int) -> str:
+    return f"callback:{job_id}:{attempt}"

@@ -35,6 +35,12 @@ class JobStatus(StrEnum):
         return self in (JobStatus.completed, JobStatus.failed)
 
 
+class CallbackStatus(StrEnum):
+    pending = "pending"
+    delivered = "delivered"
+    failed = "failed"
+
+
 class ChunkStatus(StrEnum):
     pending = "pending"
     done = "done"
@@ -56,6 +62,19 @@ class Job(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=16)
     chunk_seconds: float
     request_id: str | None = Field(default=None, max_length=64)
+    # No foreign key: keys are revoked, never deleted, and SQLite could only add one by
+    # copying the whole table.
+    owner_id: str | None = Field(default=None, index=True, max_length=32)
+    model: str | None = Field(default=None, max_length=255, description="None: the default.")
+    task: str = Field(default="transcribe", sa_type=String(16))
+    prompt: str | None = Field(default=None, max_length=2000)
+    temperature: float | None = None
+    source_url: str | None = Field(default=None, max_length=2048)
+
+    callback_url: str | None = Field(default=None, max_length=2048)
+    callback_status: str | None = Field(default=None, sa_type=String(16))
+    callback_attempts: int = 0
+    callback_next_at: datetime | None = _when(nullable=True)
 
     format_name: str | None = Field(default=None, max_length=64)
     duration_s: float | None = None
@@ -107,6 +126,28 @@ class Transcript(SQLModel, table=True):
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
     created_at: datetime = _when(default=utcnow, nullable=False)
+
+
+class ApiKey(SQLModel, table=True):
+    """A caller of the API; only a hash of the key is kept, the key is shown once."""
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str = Field(max_length=100)
+    prefix: str = Field(max_length=16, description="The key's first characters, to tell it by.")
+    key_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _when(default=utcnow, nullable=False)
+    revoked_at: datetime | None = _when(nullable=True)
+
+
+class CallbackDelivery(SQLModel, table=True):
+    """One attempt to POST a finished job to its `callback_url`."""
+
+    job_id: str = Field(foreign_key="job.id", primary_key=True, max_length=32, ondelete="CASCADE")
+    attempt: int = Field(primary_key=True)
+    at: datetime = _when(default=utcnow, nullable=False)
+    status_code: int | None = None
+    error: str | None = Field(default=None, max_length=500)
+    duration_ms: int = 0
 
 
 def aware(moment: datetime) -> datetime:

@@ -34,9 +34,20 @@ async def open_queue(settings: Settings) -> ArqRedis:
     )
 
 
-async def enqueue(redis: ArqRedis, task: str, queue: str, job_id: str, payload: BaseModel) -> bool:
+async def enqueue(
+    redis: ArqRedis,
+    task: str,
+    queue: str,
+    job_id: str,
+    payload: BaseModel,
+    defer_s: float | None = None,
+) -> bool:
     """Enqueue once: False when a job with this id is already queued or running."""
     job = await redis.enqueue_job(
-        task, payload.model_dump(mode="json"), _job_id=job_id, _queue_name=queue
+        task,
+        payload.model_dump(mode="json"),
+        _job_id=job_id,
+        _queue_name=queue,
+        _defer_by=defer_s,
     )
     return job is not None

@@ -11,9 +11,10 @@ import structlog
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from shared import dispatch, retention
+from shared import dispatch, retention, webhooks
+from shared.jobs import TRANSCRIBE_QUEUE
 from shared.leases import unleased
-from shared.models import Chunk, ChunkStatus, Job, JobStatus
+from shared.models import CallbackStatus, Chunk, ChunkStatus, Job, JobStatus, utcnow
 from shared.runtime import Resources
 
 log = structlog.get_logger(__name__)
@@ -27,6 +28,7 @@ class Reconciled:
     splits: int = 0
     chunks: int = 0
     merges: int = 0
+    callbacks: int = 0
 
 
 async def reconcile_once(res: Resources) -> Reconciled:
@@ -60,14 +62,41 @@ async def reconcile_once(res: Resources) -> Reconciled:
                 .where(pending == 0)
             )
         )
+        # Due callbacks (not held by a delivery in flight, see shared.webhooks) go back
+        # on the transcriber's queue, whichever worker ended the job.
+        callbacks = list(
+            await session.exec(
+                select(Job.id, Job.callback_attempts)
+                .where(col(Job.callback_status) == CallbackStatus.pending.value)
+                .where(col(Job.callback_next_at) <= utcnow())
+            )
+        )
+        # Ended jobs whose callback never started (the worker died in between).
+        unstarted = list(
+            await session.exec(
+                select(Job.id)
+                .where(col(Job.status).in_([JobStatus.completed.value, JobStatus.failed.value]))
+                .where(col(Job.callback_url).is_not(None))
+                .where(col(Job.callback_status).is_(None))
+            )
+        )
+    for job_id in unstarted:
+        await webhooks.job_ended(res, job_id)
     counts = Reconciled(
         splits=sum([await dispatch.split(res.queue, j, n, r) for j, n, r in splits]),
         chunks=sum([await dispatch.transcribe(res.queue, j, i, n, r) for j, i, n, r in chunks]),
         merges=sum([await dispatch.merge(res.queue, j, r) for j, r in merges]),
+        callbacks=sum(
+            [await dispatch.callback(res.queue, j, n, TRANSCRIBE_QUEUE) for j, n in callbacks]
+        ),
     )
     if counts != Reconciled():
         log.info(
-            "reconciler.enqueued", splits=counts.splits, chunks=counts.chunks, merges=counts.merges
+            "reconciler.enqueued",
+            splits=counts.splits,
+            chunks=counts.chunks,
+            merges=counts.merges,
+            callbacks=counts.callbacks,
         )
     return counts
 

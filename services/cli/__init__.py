@@ -17,6 +17,11 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+keys_app = typer.Typer(
+    help="API keys: once one exists, every request needs one (VTX_AUTH=auto).",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
 
 
 @app.command()
@@ -83,6 +88,33 @@ def db_current() -> None:
     typer.echo(run("current"))
 
 
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who or what the key is for.")],
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON line.")] = False,
+) -> None:
+    """Create a key and print it (the only time it is shown)."""
+    from services.cli.keys import create
+
+    raise typer.Exit(create(name, json_out))
+
+
+@keys_app.command("list")
+def keys_list(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List keys (ids, names, prefixes; never the keys themselves)."""
+    from services.cli.keys import listing
+
+    raise typer.Exit(listing(json_out))
+
+
+@keys_app.command("revoke")
+def keys_revoke(key: Annotated[str, typer.Argument(help="The key's id or prefix.")]) -> None:
+    """Revoke a key: its next request gets 401."""
+    from services.cli.keys import revoke
+
+    raise typer.Exit(revoke(key))
+
+
 @app.command()
 def transcribe(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
@@ -92,10 +124,15 @@ def transcribe(
     language: Annotated[str | None, typer.Option(help="e.g. en; detected if absent.")] = None,
     chunk_seconds: Annotated[float | None, typer.Option(min=5, max=3600)] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the transcript.")] = 3600,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="VTX_API_KEY", help="When the server requires keys.")
+    ] = None,
 ) -> None:
     """Upload FILE to a running gateway, show progress, write the transcript."""
     from services.cli.client import transcribe_file
 
     settings = Settings()
     url = server or f"http://{settings.host}:{settings.gateway_port}"
-    raise typer.Exit(transcribe_file(url, file, format, output, language, chunk_seconds, timeout))
+    raise typer.Exit(
+        transcribe_file(url, file, format, output, language, chunk_seconds, timeout, api_key)
+    )

@@ -51,13 +51,16 @@ def transcribe_file(
     language: str | None,
     chunk_seconds: float | None,
     timeout: float,
+    api_key: str | None = None,
 ) -> int:
     data: dict[str, Any] = {}
     if language:
         data["language"] = language
     if chunk_seconds:
         data["chunk_seconds"] = str(chunk_seconds)
-    with httpx.Client(base_url=server, timeout=httpx.Timeout(60.0, connect=5.0)) as client:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    timeouts = httpx.Timeout(60.0, connect=5.0)
+    with httpx.Client(base_url=server, timeout=timeouts, headers=headers) as client:
         try:
             job = _upload(client, path, data)
             if job is None:

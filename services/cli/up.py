@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from services.cli.redis import EmbeddedRedis
-from shared import db, migrate
+from shared import apikeys, db, migrate
 from shared.config import SERVICES, Service, Settings
 
 console = Console(stderr=True)
@@ -45,7 +45,8 @@ def run_suite(settings: Settings) -> int:
                 embedded.start()
                 stack.callback(embedded.stop)
                 overrides["VTX_REDIS_URL"] = embedded.url
-            asyncio.run(_prepare_database(settings))
+            # The embedded database is this command's own: bring it up to date first.
+            asyncio.run(migrate.upgrade_database(settings))
             children = _start_services(overrides)
             stack.callback(_stop_all, children)
             _wait_ready(settings, children)
@@ -57,15 +58,6 @@ def run_suite(settings: Settings) -> int:
         except RuntimeError as exc:
             console.print(f"[red]vtx up failed:[/red] {exc}")
             return 1
-
-
-async def _prepare_database(settings: Settings) -> None:
-    """The embedded database is this command's own: bring it up to date before starting."""
-    engine = db.create_engine(settings)
-    try:
-        await migrate.upgrade(engine)
-    finally:
-        await engine.dispose()
 
 
 def _base(settings: Settings, service: Service) -> str:
@@ -109,6 +101,33 @@ def _announce(settings: Settings) -> None:
     console.print(
         f"API docs: http://{settings.host}:{settings.gateway_port}/docs  ·  "
         f"data: {settings.data_dir}  ·  Ctrl-C stops everything"
+    )
+    console.print(asyncio.run(_access(settings)))
+
+
+async def _access(settings: Settings) -> str:
+    """One line on who may use the API: open (no keys) or keys required."""
+    if settings.auth == "off":
+        return (
+            "[yellow]API keys are off (VTX_AUTH=off): the API is open to anyone "
+            "who can reach it.[/yellow]"
+        )
+    engine = db.create_engine(settings)
+    try:
+        async with db.session_factory(engine)() as session:
+            keys = await apikeys.any_active(session)
+    finally:
+        await engine.dispose()
+    if keys or settings.auth == "required":
+        return "API keys required: send 'Authorization: Bearer <key>' (vtx keys list)."
+    where = (
+        "on localhost"
+        if settings.host in ("127.0.0.1", "localhost", "::1")
+        else (f"to anyone who can reach {settings.host}")
+    )
+    return (
+        f"[yellow]No API key exists: the API is open {where}. "
+        "`vtx keys create NAME` turns keys on.[/yellow]"
     )
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from services.gateway.uploads import UploadError
+from shared.netguard import Refused, check_url
 
 
 @cache
@@ -19,6 +21,23 @@ def known_languages() -> frozenset[str]:
 class JobOptions(BaseModel):
     language: str | None = Field(default=None, description="ISO 639-1 code; detected if absent.")
     chunk_seconds: float | None = Field(default=None, ge=5, le=3600)
+    model: str | None = Field(default=None, max_length=255)
+    task: Literal["transcribe", "translate"] = "transcribe"
+    prompt: str | None = Field(default=None, max_length=2000)
+    temperature: float | None = Field(default=None, ge=0, le=1)
+    callback_url: str | None = Field(default=None, max_length=2048)
+    url: str | None = Field(default=None, max_length=2048)
+
+    @field_validator("callback_url", "url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            check_url(value.strip())
+        except Refused as exc:
+            raise ValueError(str(exc)) from exc
+        return value.strip()
 
     @field_validator("language")
     @classmethod
@@ -31,8 +50,10 @@ class JobOptions(BaseModel):
         return code
 
 
-def parse_options(fields: dict[str, str]) -> JobOptions:
-    data = {k: v for k, v in fields.items() if k in JobOptions.model_fields and v != ""}
+def parse_options(fields: dict[str, str], known: frozenset[str] | None = None) -> JobOptions:
+    """The form's fields as options; `known` limits which fields count (default: all)."""
+    names = known if known is not None else frozenset(JobOptions.model_fields)
+    data = {k: v for k, v in fields.items() if k in names and v != ""}
     try:
         return JobOptions.model_validate(data)
     except ValidationError as exc:

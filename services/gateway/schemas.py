@@ -27,7 +27,29 @@ class MediaFacts(BaseModel):
 class JobLinks(BaseModel):
     self: str
     transcript: str
-    media: str = Field(description="The uploaded file, with Range support, while retained.")
+    media: str = Field(
+        description="The uploaded file, with Range support, while retained; with API keys "
+        "on, it carries a short-lived token, so a <video> element can play it."
+    )
+    events: str = Field(default="", description="Server-sent events of status and progress.")
+
+
+class DeliveryOut(BaseModel):
+    attempt: int
+    at: datetime
+    status_code: int | None = Field(description="The receiver's answer; null if none came.")
+    error: str | None
+    duration_ms: int
+
+
+class CallbackOut(BaseModel):
+    url: str
+    status: str | None = Field(
+        description="null until the job ends, then pending, delivered or failed."
+    )
+    attempts: int
+    next_attempt_at: datetime | None
+    deliveries: list[DeliveryOut] = Field(description="Every attempt so far, oldest first.")
 
 
 class JobOut(BaseModel):
@@ -36,6 +58,12 @@ class JobOut(BaseModel):
     error: str | None = Field(description="Why a failed job failed, for a person to read.")
     filename: str | None
     language: str | None = Field(description="The language asked for, if any.")
+    model: str | None = Field(default=None, description="The speech model used.")
+    task: str = Field(default="transcribe", description="transcribe, or translate (to English).")
+    source_url: str | None = Field(default=None, description="Where the media was fetched from.")
+    callback: CallbackOut | None = Field(
+        default=None, description="Where the outcome is POSTed, and how that went."
+    )
     chunk_seconds: float
     size_bytes: int
     progress: Progress

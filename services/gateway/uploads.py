@@ -37,6 +37,7 @@ class Upload:
     size: int = 0
     filename: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
+    lists: dict[str, list[str]] = field(default_factory=dict)  # every value, repeats kept
     has_file: bool = False
 
     def discard(self) -> None:
@@ -114,7 +115,9 @@ class _Parts:
 
     def part_end(self) -> None:
         if not self._is_file and self._field:
-            self.upload.fields[self._field] = self._buffer.decode("utf-8", "replace")
+            value = self._buffer.decode("utf-8", "replace")
+            self.upload.fields[self._field] = value
+            self.upload.lists.setdefault(self._field, []).append(value)
 
 
 def _boundary(request: Request) -> bytes:
@@ -135,8 +138,13 @@ def _check_declared_length(request: Request, max_bytes: int) -> None:
         raise too_large(max_bytes)
 
 
-async def receive_upload(request: Request, spool_dir: Path, max_bytes: int) -> Upload:
-    """Parse the request body into a spool file; the caller owns (and discards) the file."""
+async def receive_upload(
+    request: Request, spool_dir: Path, max_bytes: int, url_field: str | None = None
+) -> Upload:
+    """Parse the request body into a spool file; the caller owns (and discards) the file.
+
+    With `url_field`, a form may name the media by URL in that field instead of a file.
+    """
     boundary = _boundary(request)
     _check_declared_length(request, max_bytes)
     spool_dir.mkdir(parents=True, exist_ok=True)
@@ -157,7 +165,12 @@ async def receive_upload(request: Request, spool_dir: Path, max_bytes: int) -> U
         with contextlib.suppress(Exception):
             await request.close()
         raise UploadError(400, f"The multipart body could not be read: {exc}") from exc
-    if not upload.has_file:
+    by_url = bool(url_field and upload.fields.get(url_field, "").strip())
+    if upload.has_file and by_url:
         upload.discard()
-        raise UploadError(422, "The form needs a field named 'file' holding the media.")
+        raise UploadError(422, f"Send either a field named 'file' or '{url_field}', not both.")
+    if not upload.has_file and not by_url:
+        upload.discard()
+        also = f" (or '{url_field}' with its http(s) URL)" if url_field else ""
+        raise UploadError(422, f"The form needs a field named 'file' holding the media{also}.")
     return upload

@@ -9,8 +9,16 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.gateway.schemas import JobLinks, JobOut, MediaFacts, Progress
-from shared.models import Chunk, ChunkStatus, Job, JobStatus, aware, utcnow
+from services.gateway.auth import Caller, media_token
+from services.gateway.schemas import (
+    CallbackOut,
+    DeliveryOut,
+    JobLinks,
+    JobOut,
+    MediaFacts,
+    Progress,
+)
+from shared.models import CallbackDelivery, Chunk, ChunkStatus, Job, JobStatus, aware, utcnow
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,54 @@ async def done_by_job(session: AsyncSession, job_ids: list[str]) -> dict[str, Do
     )
     rows = await session.exec(statement)
     return {job_id: Done(int(n), float(s or 0.0)) for job_id, n, s in rows}
+
+
+async def deliveries_by_job(
+    session: AsyncSession, job_ids: list[str]
+) -> dict[str, list[CallbackDelivery]]:
+    """Every callback attempt of these jobs, oldest first, in one query."""
+    if not job_ids:
+        return {}
+    rows = await session.exec(
+        select(CallbackDelivery)
+        .where(col(CallbackDelivery.job_id).in_(job_ids))
+        .order_by(col(CallbackDelivery.job_id), col(CallbackDelivery.attempt))
+    )
+    found: dict[str, list[CallbackDelivery]] = {}
+    for row in rows:
+        found.setdefault(row.job_id, []).append(row)
+    return found
+
+
+def callback_out(job: Job, deliveries: list[CallbackDelivery]) -> CallbackOut | None:
+    if not job.callback_url:
+        return None
+    return CallbackOut(
+        url=job.callback_url,
+        status=job.callback_status,
+        attempts=job.callback_attempts,
+        next_attempt_at=aware(job.callback_next_at) if job.callback_next_at else None,
+        deliveries=[
+            DeliveryOut(
+                attempt=d.attempt,
+                at=aware(d.at),
+                status_code=d.status_code,
+                error=d.error,
+                duration_ms=d.duration_ms,
+            )
+            for d in deliveries
+        ],
+    )
+
+
+def media_link(request: Request, job: Job, caller: Caller) -> str:
+    """The media URL; with keys on, signed for this job so a <video> can play it."""
+    path = str(request.url_for("get_job_media", job_id=job.id).path)
+    if caller.key_id is None:
+        return path
+    secret: bytes = request.app.state.media_secret
+    ttl = request.app.state.settings.media_token_s
+    return f"{path}?token={media_token(secret, job.id, ttl)}"
 
 
 def progress(job: Job, done: Done) -> Progress:
@@ -62,13 +118,23 @@ def _eta(job: Job, done: Done) -> float | None:
     return round(elapsed * remaining / done.seconds, 1)
 
 
-def job_out(request: Request, job: Job, done: Done) -> JobOut:
+def job_out(
+    request: Request,
+    job: Job,
+    done: Done,
+    caller: Caller | None = None,
+    deliveries: list[CallbackDelivery] | None = None,
+) -> JobOut:
     return JobOut(
         id=job.id,
         status=job.status,
         error=job.error,
         filename=job.filename,
         language=job.language,
+        model=job.model,
+        task=job.task,
+        source_url=job.source_url,
+        callback=callback_out(job, deliveries or []),
         chunk_seconds=job.chunk_seconds,
         size_bytes=job.size_bytes,
         progress=progress(job, done),
@@ -86,6 +152,7 @@ def job_out(request: Request, job: Job, done: Done) -> JobOut:
         links=JobLinks(
             self=str(request.url_for("get_job", job_id=job.id).path),
             transcript=str(request.url_for("get_transcript", job_id=job.id).path),
-            media=str(request.url_for("get_job_media", job_id=job.id).path),
+            media=media_link(request, job, caller or Caller()),
+            events=str(request.url_for("job_events", job_id=job.id).path),
         ),
     )

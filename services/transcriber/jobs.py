@@ -20,14 +20,16 @@ from sqlalchemy import CursorResult, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.transcriber.engine import Engine, EngineResult
-from shared import retention, transitions
+from services.transcriber.engine import Decode, Engine, EngineResult
+from shared import retention, transitions, webhooks
 from shared.jobs import MergePayload, TranscribePayload
 from shared.leases import Lease, claim_chunk
-from shared.metrics import AUDIO_SECONDS, JOBS, REALTIME_FACTOR, STAGE_SECONDS
+from shared.metrics import AUDIO_SECONDS, CHUNK_RETRIES, JOBS, REALTIME_FACTOR, STAGE_SECONDS
 from shared.models import Chunk, ChunkStatus, Job, JobStatus, Transcript, aware, utcnow
+from shared.outcomes import fail_job
 from shared.retry import is_transient, transient
 from shared.runtime import Resources
+from shared.speech_models import is_multilingual
 from shared.transcript import ChunkResult, Segment, merge_chunks
 
 log = structlog.get_logger(__name__)
@@ -57,14 +59,19 @@ async def _transcribe(ctx: dict[str, Any], task: TranscribePayload) -> str:
     if chunk.status == ChunkStatus.done:
         await try_merge(res, job.id)
         return "already-done"
+    if job.task == "translate" and not is_multilingual(job.model or res.settings.model):
+        await fail_job(res, job.id, "The model knows only English: it cannot translate.")
+        return "failed"
     lease = await claim_chunk(
         res.sessions, job.id, chunk.index, ctx["worker_id"], res.settings.lease_s
     )
     if lease is None:  # done meanwhile, or a live worker holds it
         return "held-elsewhere"
     attempts = chunk.attempts + 1
+    if attempts > 1:
+        CHUNK_RETRIES.inc()
     if attempts > res.settings.max_tries:
-        await _fail(
+        await fail_job(
             res,
             job.id,
             f"Chunk {chunk.index} was started {attempts} times without finishing "
@@ -83,7 +90,7 @@ async def _work(
     ctx: dict[str, Any], res: Resources, job: Job, chunk: Chunk, lease: Lease, attempts: int
 ) -> str:
     try:
-        result, seconds = await _run_engine(ctx, res, chunk, job.language)
+        result, seconds = await _run_engine(ctx, res, chunk, decode_options(job))
     except Exception as exc:
         await _on_error(res, job.id, chunk.index, attempts, exc)
         return "failed"
@@ -106,8 +113,18 @@ async def _load(res: Resources, task: TranscribePayload) -> tuple[Job | None, Ch
     return job, chunk
 
 
+def decode_options(job: Job) -> Decode:
+    return Decode(
+        language=job.language,
+        model=job.model,
+        task=job.task,
+        prompt=job.prompt,
+        temperature=job.temperature,
+    )
+
+
 async def _run_engine(
-    ctx: dict[str, Any], res: Resources, chunk: Chunk, language: str | None
+    ctx: dict[str, Any], res: Resources, chunk: Chunk, options: Decode
 ) -> tuple[EngineResult, float]:
     engine: Engine = ctx["engine"]
     executor: Executor = ctx["executor"]
@@ -115,7 +132,7 @@ async def _run_engine(
     audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
     began = time.perf_counter()
     loop = asyncio.get_running_loop()
-    result = await loop.run_in_executor(executor, engine.transcribe, audio, language)
+    result = await loop.run_in_executor(executor, engine.transcribe, audio, options)
     return result, time.perf_counter() - began
 
 
@@ -124,18 +141,9 @@ async def _on_error(res: Resources, job_id: str, index: int, attempts: int, exc:
     log.warning("chunk.error", error=repr(exc), attempt=attempts, transient=is_transient(exc))
     if attempts < res.settings.max_tries:
         raise Retry(defer=min(2.0**attempts, 30.0)) from exc
-    await _fail(
+    await fail_job(
         res, job_id, f"Chunk {index} could not be transcribed after {attempts} tries: {exc}"
     )
-
-
-async def _fail(res: Resources, job_id: str, reason: str) -> None:
-    async with res.sessions() as session:
-        failed = await transitions.fail(session, job_id, reason)
-        await session.commit()
-    if failed:
-        JOBS.labels("failed").inc()
-        await retention.job_ended(res, job_id)
 
 
 def _offset(result: EngineResult, chunk: Chunk) -> list[dict[str, Any]]:
@@ -200,6 +208,7 @@ async def try_merge(res: Resources, job_id: str) -> bool:
         session.add(transcript)
         await session.commit()
     await retention.job_ended(res, job_id)
+    await webhooks.job_ended(res, job_id)
     STAGE_SECONDS.labels("merge").observe(time.perf_counter() - began)
     STAGE_SECONDS.labels("end_to_end").observe((utcnow() - aware(job.created_at)).total_seconds())
     JOBS.labels("completed").inc()

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from tests.conftest import free_port
 from tests.databases import PostgresServer
 
 SERVICES = ("gateway", "splitter", "transcriber", "health")
+WEBHOOK_SECRET = "e2e-webhook-secret"
 
 
 @dataclass
@@ -36,10 +38,26 @@ class Suite:
             response = httpx.get(f"{url}/health/ready", timeout=5)
             assert response.status_code == 200, f"{name}: {response.text}"
 
-    def wait_for(self, job_id: str, timeout: float = 120) -> dict[str, object]:
+    def vtx(self, *args: str) -> str:
+        """Run a `vtx` command against this suite's settings (its database, its data)."""
+        result = subprocess.run(
+            [sys.executable, "-m", "services.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def wait_for(
+        self, job_id: str, timeout: float = 120, headers: dict[str, str] | None = None
+    ) -> dict[str, object]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            job: dict[str, object] = httpx.get(f"{self.gateway}/v1/jobs/{job_id}").json()
+            job: dict[str, object] = httpx.get(
+                f"{self.gateway}/v1/jobs/{job_id}", headers=headers
+            ).json()
             if job["status"] in ("completed", "failed"):
                 return job
             time.sleep(0.2)
@@ -56,6 +74,12 @@ def suite_env(data_dir: Path, database_url: str | None) -> dict[str, str]:
         VTX_MAX_UPLOAD_MB="1",
         VTX_CHUNK_SECONDS="10",
         VTX_LOG_FORMAT="json",
+        # Callbacks go to receivers the tests start on loopback (a test-only exemption),
+        # signed with a known secret, retried quickly.
+        VTX_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        VTX_URL_ALLOW_NETWORKS="127.0.0.1/32",
+        VTX_CALLBACK_BACKOFF_S="0.3",
+        VTX_URL_TIMEOUT_S="5",  # the fuzzer sends made-up URLs: give up on them quickly
         **{f"VTX_{name.upper()}_PORT": str(free_port()) for name in SERVICES},
     )
     return env
@@ -65,9 +89,17 @@ def suite_env(data_dir: Path, database_url: str | None) -> dict[str, str]:
 def suite(
     tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None
 ) -> Iterator[Suite]:
-    root = tmp_path_factory.mktemp("suite")
+    """The suite as `vtx up` starts it, open (no API keys), shared by the session."""
+    with running_suite(tmp_path_factory.mktemp("suite"), postgres) as suite:
+        yield suite
+
+
+@contextmanager
+def running_suite(root: Path, postgres: PostgresServer | None, **extra_env: str) -> Iterator[Suite]:
+    """`vtx up` in its own data folder (and database), stopped and checked on exit."""
     database_url = postgres.create_database() if postgres is not None else None
     env = suite_env(root / "data", database_url)
+    env.update(extra_env)
     log = root / "vtx-up.log"
     urls = {n: f"http://127.0.0.1:{env[f'VTX_{n.upper()}_PORT']}" for n in SERVICES}
     with log.open("wb") as out:

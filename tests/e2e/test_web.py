@@ -111,6 +111,8 @@ def test_upload_follow_read_seek_and_download(
         job_id,
         timeout=90,
     )
+    # The sampler runs every 40 ms: let it see the final value too.
+    wait_js(page, "() => window.__bar.at(-1) === 100", timeout=5)
     seen = page.evaluate("window.__bar")
     assert seen[-1] == 100 and all(a <= b for a, b in itertools.pairwise(seen)), seen
     assert "Transcript ready" in item.locator(".progress-text").inner_text()

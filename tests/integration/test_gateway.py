@@ -71,5 +71,5 @@ async def test_the_openapi_document_describes_the_upload(
     spec = (await client.get("/openapi.json")).json()
     post = spec["paths"]["/v1/jobs"]["post"]
     schema = post["requestBody"]["content"]["multipart/form-data"]["schema"]
-    assert schema["required"] == ["file"]
-    assert {"400", "413", "415", "422"} <= set(post["responses"])
+    assert schema["anyOf"] == [{"required": ["file"]}, {"required": ["url"]}]
+    assert {"400", "401", "413", "415", "422", "429"} <= set(post["responses"])

@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
-import anyio
 import structlog
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from sqlalchemy import delete, func
 from sqlmodel import col, select
 
+from services.gateway.auth import Caller, CallerDep
 from services.gateway.deps import ResourcesDep, SessionDep, SettingsDep
+from services.gateway.errors import AUTH_ERRORS, ErrorOut
+from services.gateway.intake import Source, accept, check_quota, source_of
 from services.gateway.options import parse_options
-from services.gateway.schemas import ErrorOut, JobOut, JobPage
-from services.gateway.uploads import FILE_FIELD, Upload, UploadError, receive_upload
-from services.gateway.views import Done, done_by_job, job_out
-from shared import dispatch
-from shared.media import MediaError, MediaInfo, probe
-from shared.models import Chunk, Job, JobStatus, Transcript
+from services.gateway.schemas import JobOut, JobPage
+from services.gateway.uploads import FILE_FIELD, UploadError, receive_upload
+from services.gateway.views import Done, deliveries_by_job, done_by_job, job_out
+from shared.metrics import JOBS, STAGE_SECONDS
+from shared.models import CallbackDelivery, Chunk, Job, JobStatus, Transcript
 from shared.runtime import Resources
 from shared.store import chunk_prefix, media_key
 from shared.transcript import MEDIA_TYPES, Format, Segment, TranscriptDoc, render
 
 log = structlog.get_logger(__name__)
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=AUTH_ERRORS)
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "No job with this id."}
@@ -36,14 +38,40 @@ UPLOAD_BODY: dict[str, Any] = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "required": [FILE_FIELD],
+                    "anyOf": [{"required": [FILE_FIELD]}, {"required": ["url"]}],
                     "properties": {
-                        FILE_FIELD: {"type": "string", "format": "binary"},
+                        FILE_FIELD: {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "The media; or send `url` instead.",
+                        },
+                        "url": {
+                            "type": "string",
+                            "format": "uri",
+                            "description": "http(s) URL the server downloads the media from "
+                            "(public addresses only), instead of `file`",
+                        },
                         "language": {
                             "type": "string",
                             "description": "e.g. en; detected if absent",
                         },
                         "chunk_seconds": {"type": "number", "minimum": 5, "maximum": 3600},
+                        "model": {
+                            "type": "string",
+                            "description": "One of GET /v1/models; default: the server's",
+                        },
+                        "task": {"type": "string", "enum": ["transcribe", "translate"]},
+                        "prompt": {
+                            "type": "string",
+                            "maxLength": 2000,
+                            "description": "Words and spellings to expect (names, jargon)",
+                        },
+                        "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+                        "callback_url": {
+                            "type": "string",
+                            "format": "uri",
+                            "description": "Receives a signed POST when the job ends",
+                        },
                     },
                 }
             }
@@ -59,96 +87,92 @@ UPLOAD_BODY: dict[str, Any] = {
     summary="Submit an audio or video file for transcription",
     openapi_extra=UPLOAD_BODY,
     responses={
-        400: {"model": ErrorOut, "description": "Empty file or unreadable body."},
+        400: {
+            "model": ErrorOut,
+            "description": "Empty file, unreadable body, or translation on an English-only model.",
+        },
         413: {"model": ErrorOut, "description": "Larger than VTX_MAX_UPLOAD_MB."},
         415: {"model": ErrorOut, "description": "Not audio or video in a supported format."},
-        422: {"model": ErrorOut, "description": "Missing file or invalid field."},
+        422: {
+            "model": ErrorOut,
+            "description": "Missing file, invalid field, unknown model, or a URL that may "
+            "not or could not be fetched.",
+        },
     },
 )
 async def create_job(
-    request: Request, response: Response, res: ResourcesDep, settings: SettingsDep
+    request: Request,
+    response: Response,
+    res: ResourcesDep,
+    settings: SettingsDep,
+    caller: CallerDep,
 ) -> JobOut:
+    began = time.perf_counter()
+    await check_quota(res, caller)
     try:
-        upload = await receive_upload(request, settings.uploads_dir, settings.max_upload_bytes)
+        upload = await receive_upload(
+            request, settings.uploads_dir, settings.max_upload_bytes, url_field="url"
+        )
     except UploadError as exc:
         raise HTTPException(exc.status_code, exc.message) from exc
-    try:
-        job = await _accept(request, res, upload)
-    finally:
-        upload.discard()
-    response.headers["Location"] = str(request.url_for("get_job", job_id=job.id).path)
-    return job_out(request, job, Done())
-
-
-async def _accept(request: Request, res: Resources, upload: Upload) -> Job:
+    source: Source | None = None
     try:
         options = parse_options(upload.fields)
-        if upload.size == 0:
-            raise UploadError(400, "The uploaded file is empty.")
-        info: MediaInfo = await anyio.to_thread.run_sync(probe, upload.path)
+        source = await source_of(upload, options, settings)
+        job = await accept(request, res, caller, source, options)
     except UploadError as exc:
         raise HTTPException(exc.status_code, exc.message) from exc
-    except MediaError as exc:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from exc
-    job = Job(
-        media_key="",
-        filename=upload.filename,
-        size_bytes=upload.size,
-        language=options.language,
-        chunk_seconds=options.chunk_seconds or res.settings.chunk_seconds,
-        request_id=request.state.request_id,
-        format_name=info.format_name,
-        duration_s=info.duration_s,
-        audio_codec=info.audio_codec,
-        video_codec=info.video_codec,
-        has_video=info.has_video,
-    )
-    job.media_key = media_key(job.id)
-    await res.store.put_file(job.media_key, upload.path)
-    async with res.sessions() as session:
-        session.add(job)
-        await session.commit()
-    try:
-        await dispatch.split(res.queue, job.id, 0, job.request_id)
-    except Exception as exc:  # the row is the truth: the reconciler enqueues it later
-        log.warning("job.enqueue_deferred", job_id=job.id, error=repr(exc))
-    log.info("job.accepted", job_id=job.id, size_bytes=upload.size, duration_s=info.duration_s)
-    return job
+    finally:
+        upload.discard()
+        if source is not None:
+            source.discard()
+    STAGE_SECONDS.labels("upload").observe(time.perf_counter() - began)
+    response.headers["Location"] = str(request.url_for("get_job", job_id=job.id).path)
+    return job_out(request, job, Done(), caller)
 
 
 @router.get("", response_model=JobPage, summary="List jobs, newest first")
 async def list_jobs(
     request: Request,
     session: SessionDep,
+    caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> JobPage:
-    total = (await session.exec(select(func.count()).select_from(Job))).one()
+    counted = select(func.count()).select_from(Job)
+    listed = select(Job)
+    if caller.key_id is not None:  # a key sees its own jobs only
+        counted = counted.where(col(Job.owner_id) == caller.key_id)
+        listed = listed.where(col(Job.owner_id) == caller.key_id)
+    total = (await session.exec(counted)).one()
     jobs = list(
         await session.exec(
-            select(Job)
-            .order_by(col(Job.created_at).desc(), col(Job.id).desc())
+            listed.order_by(col(Job.created_at).desc(), col(Job.id).desc())
             .offset(offset)
             .limit(limit)
         )
     )
-    done = await done_by_job(session, [j.id for j in jobs])
-    items = [job_out(request, j, done.get(j.id, Done())) for j in jobs]
+    ids = [j.id for j in jobs]
+    done = await done_by_job(session, ids)
+    calls = await deliveries_by_job(session, ids)
+    items = [job_out(request, j, done.get(j.id, Done()), caller, calls.get(j.id, [])) for j in jobs]
     return JobPage(items=items, total=int(total), limit=limit, offset=offset)
 
 
-async def _job_or_404(session: SessionDep, job_id: str) -> Job:
+async def job_or_404(session: SessionDep, job_id: str, caller: Caller) -> Job:
+    """The job, if it exists and this caller may see it; another key's job is 'unknown'."""
     job = await session.get(Job, job_id)
-    if job is None:
+    if job is None or not caller.owns(job):
         raise HTTPException(404, f"No job with id '{job_id}'.")
     return job
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=NOT_FOUND, summary="A job's status")
-async def get_job(request: Request, session: SessionDep, job_id: str) -> JobOut:
-    job = await _job_or_404(session, job_id)
+async def get_job(request: Request, session: SessionDep, caller: CallerDep, job_id: str) -> JobOut:
+    job = await job_or_404(session, job_id, caller)
     done = await done_by_job(session, [job.id])
-    return job_out(request, job, done.get(job.id, Done()))
+    calls = await deliveries_by_job(session, [job.id])
+    return job_out(request, job, done.get(job.id, Done()), caller, calls.get(job.id, []))
 
 
 @router.delete(
@@ -157,16 +181,20 @@ async def get_job(request: Request, session: SessionDep, job_id: str) -> JobOut:
     responses=NOT_FOUND,
     summary="Delete a job, its media and its transcript",
 )
-async def delete_job(session: SessionDep, res: ResourcesDep, job_id: str) -> Response:
-    await _job_or_404(session, job_id)
+async def delete_job(
+    session: SessionDep, res: ResourcesDep, caller: CallerDep, job_id: str
+) -> Response:
+    job = await job_or_404(session, job_id, caller)
     await _remove(res, job_id)
+    if not JobStatus(job.status).finished:
+        JOBS.labels("cancelled").inc()
     log.info("job.deleted", job_id=job_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 async def _remove(res: Resources, job_id: str) -> None:
     async with res.sessions() as session:
-        for table in (Transcript, Chunk):
+        for table in (Transcript, Chunk, CallbackDelivery):
             await session.exec(delete(table).where(col(table.job_id) == job_id))
         await session.exec(delete(Job).where(col(Job.id) == job_id))
         await session.commit()
@@ -184,9 +212,9 @@ async def _remove(res: Resources, job_id: str) -> None:
     },
 )
 async def get_transcript(
-    session: SessionDep, job_id: str, format: Format = Format.json
+    session: SessionDep, caller: CallerDep, job_id: str, format: Format = Format.json
 ) -> Response:
-    job = await _job_or_404(session, job_id)
+    job = await job_or_404(session, job_id, caller)
     if job.status == JobStatus.failed:
         raise HTTPException(409, f"The job failed, so it has no transcript: {job.error}")
     transcript = await session.get(Transcript, job_id)

@@ -5,11 +5,10 @@ reads the one store key the server chose for that job (`media/<id>`): no client
 text ever reaches a store path. The stored object has no extension, so the content
 type comes from what the probe learned at upload (`format_name`, codecs).
 
-Access: a `<video>`/`<audio>` element cannot send an `Authorization` header. When
-API keys arrive, `media_access` is the one place to accept, besides the header, a
-short-lived token signed for this job id in the `token` query parameter (the page
-would then take the URL from the job's links). Until then the route is as open as
-the rest of the API.
+Access: a `<video>`/`<audio>` element cannot send an `Authorization` header, so
+with API keys on, `media_access` accepts, besides the header, a short-lived token
+signed for this job id in the `token` query parameter (the job's `links.media`
+carries one). Another key's job, like an unknown one, is 404.
 """
 
 from __future__ import annotations
@@ -24,7 +23,16 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 
+from services.gateway.auth import (
+    KEY_REQUIRED,
+    bearer,
+    identify,
+    keys_required,
+    media_token_valid,
+    unauthorized,
+)
 from services.gateway.deps import ResourcesDep, SessionDep
+from services.gateway.errors import AUTH_ERRORS
 from services.gateway.schemas import ErrorOut
 from shared.models import Job
 from shared.store import Store, media_key
@@ -46,14 +54,29 @@ JobId = Annotated[
 
 async def media_access(
     request: Request,
+    session: SessionDep,
+    res: ResourcesDep,
     job_id: JobId,
-    token: Annotated[str | None, Query(include_in_schema=False, max_length=512)] = None,
+    token: Annotated[
+        str | None,
+        Query(max_length=512, description="A media token from the job's links.media."),
+    ] = None,
 ) -> None:
-    """Who may read this job's media. Open for now, like the rest of the API.
-
-    With API keys on, accept the caller's `Authorization` header or a `token` signed
-    for `job_id` that has not expired; refuse with 401 otherwise.
-    """
+    """Who may read this job's media: anyone while the API is open; with API keys on,
+    the owner's `Authorization` header, or a `token` signed for `job_id` that has not
+    expired (401 otherwise; another key's job is 404, as an unknown one)."""
+    if not await keys_required(res):
+        return
+    if bearer(request) is None and token:
+        if media_token_valid(request.app.state.media_secret, job_id, token):
+            return
+        raise unauthorized("The media token is not valid for this job, or it has expired.")
+    if bearer(request) is None:
+        raise unauthorized(KEY_REQUIRED)
+    caller = await identify(request, res)
+    job = await session.get(Job, job_id)
+    if job is None or not caller.owns(job):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No job with id '{job_id}'.")
 
 
 MediaAccess = Annotated[None, Depends(media_access)]
@@ -156,6 +179,7 @@ MEDIA_RESPONSES: dict[int | str, dict[str, Any]] = {
     304: {"description": "Unchanged since the ETag in If-None-Match."},
     404: {"model": ErrorOut, "description": "No job with this id, or its media is gone."},
     416: {"description": "The Range lies past the end of the file."},
+    **AUTH_ERRORS,
 }
 
 

@@ -1,0 +1,91 @@
+"""`url` instead of `file`: the gateway downloads the media itself, then probes it as an upload.
+
+Only http(s); every hop (the URL and each redirect) is resolved and checked against
+private, loopback and link-local ranges before any connection (shared.netguard);
+the body is counted against `VTX_MAX_UPLOAD_MB` as it streams into the spool, and
+the whole download must end within `VTX_URL_TIMEOUT_S`. FFmpeg never sees the URL:
+it only ever opens the spooled file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote
+
+import anyio
+import httpx
+
+from services.gateway.uploads import UploadError, too_large
+from shared import netguard
+from shared.config import Settings
+
+REDIRECTS = (301, 302, 303, 307, 308)
+
+
+def _refused(message: str) -> UploadError:
+    return UploadError(422, f"The URL cannot be fetched: {message}")
+
+
+def filename_of(url: httpx.URL) -> str | None:
+    name = PurePosixPath(unquote(url.path)).name
+    return name[:255] or None
+
+
+async def download(url: str, settings: Settings) -> tuple[Path, int, str | None]:
+    """Fetch `url` into the spool: (path, size, file name); the caller owns the file."""
+    try:
+        current = netguard.check_url(url)
+    except netguard.Refused as exc:
+        raise _refused(str(exc)) from exc
+    allow = netguard.allowed_networks(settings)
+    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=settings.uploads_dir, prefix="url-")
+    path = Path(name)
+    os.close(fd)
+    try:
+        with anyio.fail_after(settings.url_timeout_s):
+            size = await _follow(current, allow, path, settings)
+    except TimeoutError as exc:
+        path.unlink(missing_ok=True)
+        raise _refused(f"it took longer than {settings.url_timeout_s:g} s.") from exc
+    except netguard.Refused as exc:
+        path.unlink(missing_ok=True)
+        raise _refused(str(exc)) from exc
+    except httpx.HTTPError as exc:
+        path.unlink(missing_ok=True)
+        raise _refused(f"{type(exc).__name__}: {exc}") from exc
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path, size, filename_of(current)
+
+
+async def _follow(
+    url: httpx.URL, allow: list[netguard.Network], path: Path, settings: Settings
+) -> int:
+    async with netguard.client(settings.url_timeout_s) as http:
+        for _ in range(settings.url_max_redirects + 1):
+            async with netguard.pinned(http, "GET", url, allow) as response:
+                if response.status_code in REDIRECTS and "location" in response.headers:
+                    url = netguard.check_url(str(url.join(response.headers["location"])))
+                    continue
+                if response.status_code != 200:
+                    raise netguard.Refused(f"the server answered {response.status_code}.")
+                return await _save(response, path, settings.max_upload_bytes)
+    raise netguard.Refused(f"more than {settings.url_max_redirects} redirects.")
+
+
+async def _save(response: httpx.Response, path: Path, max_bytes: int) -> int:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise too_large(max_bytes)
+    size = 0
+    async with await anyio.open_file(path, "wb") as out:
+        async for part in response.aiter_bytes():
+            size += len(part)
+            if size > max_bytes:
+                raise too_large(max_bytes)
+            await out.write(part)
+    return size

@@ -1,0 +1,163 @@
+"""Turning a received file (or a fetched URL) into a queued job, for /v1/jobs and /v1/audio.
+
+The order matters: options are checked before any media is probed, the probe decides
+what the file is, the key's quota of unfinished jobs is checked under a Redis lock
+together with the insert (the database is the truth for what is unfinished), and
+only then is the split queued.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import structlog
+from fastapi import HTTPException, Request, status
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from services.gateway.auth import Caller, too_many
+from services.gateway.fetch import download
+from services.gateway.options import JobOptions
+from services.gateway.uploads import Upload, UploadError
+from shared import dispatch
+from shared.config import Settings
+from shared.media import MediaError, MediaInfo, probe
+from shared.models import Job, JobStatus
+from shared.runtime import Resources
+from shared.speech_models import UnknownModel, choose, is_multilingual
+from shared.store import media_key
+from shared.transitions import ACTIVE
+
+log = structlog.get_logger(__name__)
+
+QUOTA_RETRY_S = 10
+
+
+@dataclass
+class Source:
+    """The media on local disk, however it came: an upload or a download."""
+
+    path: Path
+    size: int
+    filename: str | None
+    url: str | None = None
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def choose_model(settings: Settings, options: JobOptions) -> str:
+    """The model for this job, or a refusal: unknown model (422), translation on an
+    English-only model (400)."""
+    try:
+        model = choose(settings, options.model)
+    except UnknownModel as exc:
+        raise UploadError(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    if options.task == "translate" and not is_multilingual(model):
+        raise UploadError(
+            status.HTTP_400_BAD_REQUEST,
+            f"The model '{options.model or model}' knows only English, so it cannot translate; "
+            "choose a multilingual model (VTX_MODELS lists those offered).",
+        )
+    return model
+
+
+async def source_of(upload: Upload, options: JobOptions, settings: Settings) -> Source:
+    """The uploaded file, or the media downloaded from `options.url`."""
+    if options.url:
+        path, size, name = await download(options.url, settings)
+        return Source(path, size, name, options.url)
+    return Source(upload.path, upload.size, upload.filename)
+
+
+async def count_active(res: Resources, key_id: str) -> int:
+    async with res.sessions() as session:
+        statement = (
+            select(func.count())
+            .select_from(Job)
+            .where(col(Job.owner_id) == key_id)
+            .where(col(Job.status).in_([s.value for s in ACTIVE]))
+        )
+        return int((await session.exec(statement)).one())
+
+
+async def check_quota(res: Resources, caller: Caller) -> None:
+    """429 if the key already has its allowance of unfinished jobs."""
+    limit = res.settings.max_active_jobs
+    if caller.key_id is None or limit <= 0:
+        return
+    if await count_active(res, caller.key_id) >= limit:
+        raise too_many(
+            f"This key already has {limit} unfinished jobs (VTX_MAX_ACTIVE_JOBS); "
+            "wait for one to end.",
+            QUOTA_RETRY_S,
+        )
+
+
+async def accept(
+    request: Request, res: Resources, caller: Caller, source: Source, options: JobOptions
+) -> Job:
+    """Probe, store and queue; HTTPException for anything refused."""
+    try:
+        model = choose_model(res.settings, options)
+        if source.size == 0:
+            raise UploadError(400, "The uploaded file is empty.")
+        info: MediaInfo = await anyio.to_thread.run_sync(probe, source.path)
+    except UploadError as exc:
+        raise HTTPException(exc.status_code, exc.message) from exc
+    except MediaError as exc:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from exc
+    job = Job(
+        media_key="",
+        filename=source.filename,
+        size_bytes=source.size,
+        language=options.language,
+        chunk_seconds=options.chunk_seconds or res.settings.chunk_seconds,
+        request_id=request.state.request_id,
+        owner_id=caller.key_id,
+        model=model,
+        task=options.task,
+        prompt=options.prompt,
+        temperature=options.temperature,
+        source_url=source.url,
+        callback_url=options.callback_url,
+        format_name=info.format_name,
+        duration_s=info.duration_s,
+        audio_codec=info.audio_codec,
+        video_codec=info.video_codec,
+        has_video=info.has_video,
+    )
+    job.media_key = media_key(job.id)
+    await res.store.put_file(job.media_key, source.path)
+    try:
+        await _insert(res, caller, job)
+    except BaseException:
+        await res.store.delete(job.media_key)
+        raise
+    try:
+        await dispatch.split(res.queue, job.id, 0, job.request_id)
+    except Exception as exc:  # the row is the truth: the reconciler enqueues it later
+        log.warning("job.enqueue_deferred", job_id=job.id, error=repr(exc))
+    log.info("job.accepted", job_id=job.id, size_bytes=source.size, duration_s=info.duration_s)
+    return job
+
+
+async def _insert(res: Resources, caller: Caller, job: Job) -> None:
+    if caller.key_id is None or res.settings.max_active_jobs <= 0:
+        await _add(res, job)
+        return
+    async with res.queue.lock(f"vtx:quota:{caller.key_id}", timeout=30, blocking_timeout=30):
+        await check_quota(res, caller)
+        await _add(res, job)
+
+
+async def _add(res: Resources, job: Job) -> None:
+    async with res.sessions() as session:
+        session.add(job)
+        await session.commit()
+
+
+def finished(job: Job) -> bool:
+    return JobStatus(job.status).finished
