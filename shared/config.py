@@ -7,7 +7,6 @@ the bundled `tiny.en` model); each production form is one variable away.
 from __future__ import annotations
 
 import json
-import os
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -65,14 +64,15 @@ class Settings(BaseSettings):
     model_dir: Path | None = Field(default=None, description="Download cache for named models.")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compute_type: str = Field(default="auto", description="auto: int8 on CPU, float16 on CUDA.")
+    # 0 means chosen from the device and the cores (services/transcriber/engine.py `layout`).
     transcriber_processes: int = Field(
-        default=1, ge=1, description="Transcriber processes, each with its own model."
+        default=0, ge=0, description="Transcriber processes, each with its own model."
     )
     transcriber_workers: int = Field(
-        default=0, ge=0, description="Chunks transcribed at once per process; 0: the cores shared."
+        default=0, ge=0, description="Chunks transcribed at once per process."
     )
-    cpu_threads: int = Field(default=0, ge=0, description="Threads per chunk; 0: chosen.")
-    beam_size: int = Field(default=5, ge=1, le=20)
+    cpu_threads: int = Field(default=0, ge=0, description="CPU threads per chunk.")
+    beam_size: int = Field(default=0, ge=0, le=20, description="Beam search width.")
 
     # Queue behaviour and recovery.
     job_timeout_s: int = Field(default=3600, ge=10)
@@ -173,12 +173,6 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
-
-    @property
-    def workers(self) -> int:
-        """Chunks at once per transcriber process: by default every core is busy once."""
-        cores = os.cpu_count() or 1
-        return self.transcriber_workers or max(1, cores // self.transcriber_processes)
 
     def port(self, service: Service) -> int:
         ports: dict[str, int] = {

@@ -41,7 +41,11 @@ def serve(service: Service, settings: Settings) -> None:
         "log_config": None,
         "timeout_graceful_shutdown": 10,
     }
-    processes = settings.transcriber_processes if service == "transcriber" else 1
+    processes = 1
+    if service == "transcriber":
+        from services.transcriber.engine import layout
+
+        processes = layout(settings).processes
     if processes == 1:
         uvicorn.run(build(service, settings), **options)
         return

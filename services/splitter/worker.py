@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from arq.worker import Worker
 
 from services.splitter.jobs import split_job
 from shared.jobs import SPLIT_QUEUE
+from shared.machine import available_cores
 from shared.runtime import Resources
 from shared.worker import create_worker
 
 
 def splitter_worker(res: Resources, ctx: dict[str, Any]) -> Worker:
-    return create_worker(res.settings, [split_job], SPLIT_QUEUE, ctx, max_jobs=os.cpu_count() or 1)
+    return create_worker(res.settings, [split_job], SPLIT_QUEUE, ctx, max_jobs=available_cores())

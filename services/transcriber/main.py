@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -10,7 +11,7 @@ from typing import Any
 import anyio
 from fastapi import FastAPI, Request
 
-from services.transcriber.engine import Engine, WhisperEngine
+from services.transcriber.engine import Engine, WhisperEngine, layout
 from services.transcriber.worker import transcriber_worker
 from shared.config import Settings
 from shared.health import Check
@@ -21,19 +22,20 @@ from shared.worker import running
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or Settings()
+    plan = layout(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loaded: Engine = (
             engine
             if engine is not None
-            else await anyio.to_thread.run_sync(WhisperEngine, settings)
+            else await anyio.to_thread.run_sync(WhisperEngine, settings, plan)
         )
         app.state.engine = loaded
-        with ThreadPoolExecutor(settings.workers, thread_name_prefix="whisper") as executor:
+        with ThreadPoolExecutor(plan.workers, thread_name_prefix="whisper") as executor:
             async with open_resources(settings) as res:
                 app.state.resources = res
-                extra = {"engine": loaded, "executor": executor}
+                extra = {"engine": loaded, "executor": executor, "layout": plan}
                 async with running(
                     res, "transcriber", lambda ctx: transcriber_worker(res, ctx), extra
                 ):
@@ -50,12 +52,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         loaded: Engine | None = getattr(request.app.state, "engine", None)
         if loaded is None:
             return {"model": settings.model, "loaded": False}
-        return {
-            "model": loaded.name,
-            "device": loaded.device,
-            "compute_type": loaded.compute_type,
-            "workers": settings.workers,
-            "loaded": True,
-        }
+        return {"model": loaded.name, "loaded": True, **dataclasses.asdict(plan)}
 
     return service_app("transcriber", settings, lifespan, checks, info)

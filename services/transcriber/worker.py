@@ -14,12 +14,12 @@ from shared.worker import create_worker
 
 
 def transcriber_worker(res: Resources, ctx: dict[str, Any]) -> Worker:
-    """ctx carries `engine` and `executor` besides the resources."""
+    """ctx carries `engine`, `executor` and `layout` besides the resources."""
     # One extra slot so a merge (or a callback) never waits behind a full set of chunks.
     return create_worker(
         res.settings,
         [transcribe_chunk, merge_job, deliver_callback],
         TRANSCRIBE_QUEUE,
         ctx,
-        max_jobs=res.settings.workers + 1,
+        max_jobs=ctx["layout"].workers + 1,
     )

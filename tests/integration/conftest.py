@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from services.transcriber.engine import WhisperEngine
+from services.transcriber.engine import Layout, WhisperEngine, layout
 from shared import migrate
 from shared.config import Settings
 from shared.runtime import Resources, open_resources
@@ -42,8 +42,13 @@ async def migrated(settings: Settings) -> None:
 
 
 @pytest.fixture(scope="session")
-def engine() -> WhisperEngine:
-    return WhisperEngine(Settings(transcriber_workers=2))
+def plan() -> Layout:
+    return layout(Settings(transcriber_processes=1, transcriber_workers=2))
+
+
+@pytest.fixture(scope="session")
+def engine(plan: Layout) -> WhisperEngine:
+    return WhisperEngine(Settings(), plan)
 
 
 @pytest.fixture(scope="session")
@@ -54,11 +59,12 @@ def executor() -> Iterator[ThreadPoolExecutor]:
 
 @pytest.fixture
 def ctx(
-    resources: Resources, engine: WhisperEngine, executor: ThreadPoolExecutor
+    resources: Resources, engine: WhisperEngine, executor: ThreadPoolExecutor, plan: Layout
 ) -> dict[str, Any]:
     return {
         "resources": resources,
         "engine": engine,
         "executor": executor,
+        "layout": plan,
         "worker_id": "test-worker-a",
     }

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from services.gateway.main import create_app
-from services.transcriber.engine import Decode, WhisperEngine
+from services.transcriber.engine import Decode, WhisperEngine, layout
 from shared.config import Settings
 from tests.conftest import FIXTURES, SHARED_MEDIA, recall, words
 from tests.integration.conftest import migrated
@@ -29,7 +29,8 @@ def base_model() -> str:
 @pytest.fixture(scope="module")
 def engine(base_model: str) -> WhisperEngine:
     """Two models allowed, room for one: the default tiny.en, and base on demand."""
-    return WhisperEngine(Settings(models=[base_model], models_loaded=1, transcriber_workers=1))
+    settings = Settings(models=[base_model], models_loaded=1, transcriber_workers=1)
+    return WhisperEngine(settings, layout(settings))
 
 
 def audio(path: Path, start_s: float = 0, end_s: float | None = None) -> np.ndarray:

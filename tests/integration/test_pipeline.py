@@ -121,7 +121,7 @@ async def test_a_job_of_several_chunks_merges_through_real_workers(
     ctx: dict[str, Any], resources: Resources, speech_mp4: Path, speech_words: list[str]
 ) -> None:
     job = await submit(resources, speech_mp4)
-    extra = {"engine": ctx["engine"], "executor": ctx["executor"]}
+    extra = {"engine": ctx["engine"], "executor": ctx["executor"], "layout": ctx["layout"]}
     async with running(resources, "transcriber", lambda c: transcriber_worker(resources, c), extra):
         await split_job(ctx, {"job_id": job.id})
         for _ in range(600):

@@ -2,7 +2,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.transcriber.engine import cpu_threads, resolve_compute_type, resolve_model
+from services.transcriber.engine import (
+    MAX_AUTO_PROCESSES,
+    layout,
+    resolve_compute_type,
+    resolve_model,
+)
 from shared.config import Settings
 
 
@@ -23,6 +28,30 @@ def test_compute_type_follows_the_device() -> None:
     assert resolve_compute_type("int8_float16", "cuda") == "int8_float16"
 
 
-def test_cores_are_shared_out_among_workers() -> None:
-    assert cpu_threads(Settings(cpu_threads=3)) == 3
-    assert cpu_threads(Settings(transcriber_workers=64)) == 1
+def test_on_cpu_each_core_gets_a_process_with_one_thread_and_beam_1() -> None:
+    plan = layout(Settings(device="cpu"), cores=2)
+    assert (plan.processes, plan.workers, plan.threads, plan.beam_size) == (2, 1, 1, 1)
+    assert plan.compute_type == "int8"
+
+
+def test_processes_are_capped_and_the_cores_shared_out() -> None:
+    plan = layout(Settings(device="cpu"), cores=16)
+    assert (plan.processes, plan.workers, plan.threads) == (MAX_AUTO_PROCESSES, 4, 1)
+
+
+def test_on_cuda_one_process_one_chunk_beam_5() -> None:
+    plan = layout(Settings(device="cuda"), cores=8)
+    assert (plan.processes, plan.workers, plan.beam_size, plan.compute_type) == (
+        1,
+        1,
+        5,
+        "float16",
+    )
+
+
+def test_settings_win_over_the_chosen_layout() -> None:
+    settings = Settings(
+        device="cpu", transcriber_processes=1, transcriber_workers=2, cpu_threads=3, beam_size=4
+    )
+    plan = layout(settings, cores=2)
+    assert (plan.processes, plan.workers, plan.threads, plan.beam_size) == (1, 2, 3, 4)

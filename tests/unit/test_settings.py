@@ -29,10 +29,3 @@ def test_service_urls_follow_ports_unless_configured() -> None:
     assert settings.service_urls()["splitter"] == "http://127.0.0.1:9101"
     custom = Settings(health_services={"gateway": "http://gw:8000"})
     assert custom.service_urls() == {"gateway": "http://gw:8000"}
-
-
-def test_workers_default_to_one_per_core() -> None:
-    import os
-
-    assert Settings().workers == (os.cpu_count() or 1)
-    assert Settings(transcriber_workers=3).workers == 3
