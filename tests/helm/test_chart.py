@@ -244,6 +244,9 @@ def test_config_and_secret(docs: dict[str, list[dict[str, Any]]]) -> None:
         f"@{name('postgresql')}:5432/vtx"
     )
     assert redis == f"redis://:{password}@{name('redis')}:6379/0"
+    # One signing key for media links and one for callbacks, shared by every replica.
+    for key in ("VTX_SECRET_KEY", "VTX_WEBHOOK_SECRET"):
+        assert len(base64.b64decode(secret[key])) >= 32
 
 
 def test_external_services_by_url(docs: dict[str, list[dict[str, Any]]]) -> None:
