@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
+from services.gateway.main import create_app
 from services.transcriber.engine import Layout, WhisperEngine, layout
 from shared import migrate
 from shared.config import Settings
@@ -68,3 +72,23 @@ def ctx(
         "layout": plan,
         "worker_id": "test-worker-a",
     }
+
+
+Gateway = tuple[FastAPI, httpx.AsyncClient]
+
+
+@asynccontextmanager
+async def gateway_for(settings: Settings) -> AsyncIterator[Gateway]:
+    """The gateway app in process (no workers), on a migrated database, and a client."""
+    await migrated(settings)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            yield app, client
+
+
+@pytest.fixture
+async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
+    async with gateway_for(settings) as pair:
+        yield pair

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
-from services.gateway.main import create_app
-from shared.config import Settings
 from shared.jobs import SPLIT_QUEUE
-from tests.integration.conftest import migrated
-
-
-@pytest.fixture
-async def gateway(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    await migrated(settings)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-            yield app, client
 
 
 async def test_a_queued_job_has_no_transcript_yet(

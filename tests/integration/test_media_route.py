@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -10,22 +9,10 @@ import pytest
 from fastapi import FastAPI
 
 from services.gateway.api.routes.media import ByteRange, Unsatisfiable, media_type, parse_range
-from services.gateway.main import create_app
 from shared.config import Settings
 from shared.media import probe
 from shared.models import Job
 from shared.store import media_key
-from tests.integration.conftest import migrated
-
-
-@pytest.fixture
-async def gateway(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    await migrated(settings)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-            yield app, client
 
 
 @pytest.fixture

@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 
-from services.gateway.main import create_app
 from services.transcriber.engine import Decode, WhisperEngine, layout
 from shared.config import Settings
 from tests.conftest import FIXTURES, SHARED_MEDIA, recall, words
-from tests.integration.conftest import migrated
+from tests.integration.conftest import gateway_for
 from tests.models import whisper_base_dir
 
 GERMAN = FIXTURES / "german.mp3"
@@ -81,12 +80,8 @@ async def gateway(
     settings: Settings, base_model: str
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     offered = settings.model_copy(update={"models": [base_model]})
-    await migrated(offered)
-    app = create_app(offered)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-            yield app, client
+    async with gateway_for(offered) as pair:
+        yield pair
 
 
 async def test_the_gateway_offers_models_and_refuses_english_only_translation(

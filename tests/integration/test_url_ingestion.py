@@ -12,10 +12,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.gateway.main import create_app
 from shared.config import Settings
 from shared.jobs import SPLIT_QUEUE
-from tests.integration.conftest import migrated
+from tests.integration.conftest import gateway_for
 
 
 class MediaServer:
@@ -59,19 +58,10 @@ def media_server(speech_mp4: Path) -> Iterator[MediaServer]:
     server.server.shutdown()
 
 
-async def gateway_for(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    await migrated(settings)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-            yield app, client
-
-
 @pytest.fixture
 async def guarded(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The normal mode: only public addresses."""
-    async for pair in gateway_for(settings):
+    async with gateway_for(settings) as pair:
         yield pair
 
 
@@ -81,7 +71,7 @@ async def allowed(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.Asyn
     exempt = settings.model_copy(
         update={"url_allow_networks": ["127.0.0.1/32"], "max_upload_mb": 2}
     )
-    async for pair in gateway_for(exempt):
+    async with gateway_for(exempt) as pair:
         yield pair
 
 
