@@ -38,6 +38,8 @@ def run_suite(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, _raise_stop)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     overrides: dict[str, str] = {}
+    if "log_format" not in settings.model_fields_set and sys.stderr.isatty():
+        overrides["VTX_LOG_FORMAT"] = "console"  # a person is watching; machines get JSON
     with ExitStack() as stack:
         try:
             if "redis_url" not in settings.model_fields_set:
