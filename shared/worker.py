@@ -111,7 +111,7 @@ def create_worker(
         # The database counts real attempts (leases); arq's own count only backs it up.
         max_tries=settings.max_tries + 2,
         keep_result=0,
-        poll_delay=0.1,
+        poll_delay=0.05,
         handle_signals=False,
         job_serializer=serialize,
         job_deserializer=deserialize,
