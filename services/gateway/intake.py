@@ -24,7 +24,7 @@ from services.gateway.uploads import Upload, UploadError
 from shared import dispatch
 from shared.config import Settings
 from shared.media import MediaError, MediaInfo, probe
-from shared.models import Job, JobStatus
+from shared.models import Job
 from shared.runtime import Resources
 from shared.speech_models import UnknownModel, choose, is_multilingual
 from shared.store import media_key
@@ -157,7 +157,3 @@ async def _add(res: Resources, job: Job) -> None:
     async with res.sessions() as session:
         session.add(job)
         await session.commit()
-
-
-def finished(job: Job) -> bool:
-    return JobStatus(job.status).finished

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import Request
+from fastapi import HTTPException, Request
+from pydantic import ValidationError
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -18,7 +19,17 @@ from services.gateway.schemas import (
     MediaFacts,
     Progress,
 )
-from shared.models import CallbackDelivery, Chunk, ChunkStatus, Job, JobStatus, aware, utcnow
+from shared.models import (
+    CallbackDelivery,
+    Chunk,
+    ChunkStatus,
+    Job,
+    JobStatus,
+    Transcript,
+    aware,
+    utcnow,
+)
+from shared.transcript import Segment, TranscriptDoc
 
 
 @dataclass(frozen=True)
@@ -155,4 +166,18 @@ def job_out(
             media=media_link(request, job, caller or Caller()),
             events=str(request.url_for("job_events", job_id=job.id).path),
         ),
+    )
+
+
+def transcript_doc(transcript: Transcript) -> TranscriptDoc:
+    """The stored transcript as the renderers take it (jobs and OpenAI routes alike)."""
+    try:
+        segments = [Segment.model_validate(s) for s in transcript.segments]
+    except ValidationError as exc:  # rows are written by the merge; never seen
+        raise HTTPException(500, f"The stored transcript is unreadable: {exc}") from exc
+    return TranscriptDoc(
+        language=transcript.language,
+        language_probability=transcript.language_probability,
+        duration=transcript.duration_s,
+        segments=segments,
     )

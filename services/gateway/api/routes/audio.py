@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from services.gateway.auth import CallerDep
 from services.gateway.deps import ResourcesDep, SettingsDep
@@ -21,10 +21,11 @@ from services.gateway.intake import Source, accept, check_quota
 from services.gateway.openai_format import ResponseFormat, respond
 from services.gateway.options import JobOptions, parse_options
 from services.gateway.uploads import FILE_FIELD, UploadError, receive_upload
+from services.gateway.views import transcript_doc
 from shared.models import Job, JobStatus, Transcript
 from shared.runtime import Resources
 from shared.speech_models import OPENAI_ALIAS, allowed
-from shared.transcript import Segment, TranscriptDoc
+from shared.transcript import TranscriptDoc
 
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
 
@@ -166,25 +167,12 @@ async def _wait(res: Resources, job_id: str, wait_s: float) -> TranscriptDoc:
             if job.status == JobStatus.completed:
                 transcript = await session.get(Transcript, job_id)
                 if transcript is not None:
-                    return _doc(transcript)
+                    return transcript_doc(transcript)
         await asyncio.sleep(POLL_S)
     raise HTTPException(
         status.HTTP_504_GATEWAY_TIMEOUT,
         f"The transcript was not ready after {wait_s:g} s; it goes on as job {job_id} "
         f"(GET /v1/jobs/{job_id}).",
-    )
-
-
-def _doc(transcript: Transcript) -> TranscriptDoc:
-    try:
-        segments = [Segment.model_validate(s) for s in transcript.segments]
-    except ValidationError as exc:  # pragma: no cover - rows are written by the merge
-        raise HTTPException(500, f"The stored transcript is unreadable: {exc}") from exc
-    return TranscriptDoc(
-        language=transcript.language,
-        language_probability=transcript.language_probability,
-        duration=transcript.duration_s,
-        segments=segments,
     )
 
 

@@ -17,12 +17,18 @@ from services.gateway.intake import Source, accept, check_quota, source_of
 from services.gateway.options import parse_options
 from services.gateway.schemas import JobOut, JobPage
 from services.gateway.uploads import FILE_FIELD, UploadError, receive_upload
-from services.gateway.views import Done, deliveries_by_job, done_by_job, job_out
+from services.gateway.views import (
+    Done,
+    deliveries_by_job,
+    done_by_job,
+    job_out,
+    transcript_doc,
+)
 from shared.metrics import JOBS, STAGE_SECONDS
 from shared.models import CallbackDelivery, Chunk, Job, JobStatus, Transcript
 from shared.runtime import Resources
 from shared.store import chunk_prefix, media_key
-from shared.transcript import MEDIA_TYPES, Format, Segment, TranscriptDoc, render
+from shared.transcript import MEDIA_TYPES, Format, render
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=AUTH_ERRORS)
@@ -220,12 +226,6 @@ async def get_transcript(
     transcript = await session.get(Transcript, job_id)
     if job.status != JobStatus.completed or transcript is None:
         raise HTTPException(409, f"The job is {job.status}; the transcript is not ready yet.")
-    doc = TranscriptDoc(
-        language=transcript.language,
-        language_probability=transcript.language_probability,
-        duration=transcript.duration_s,
-        segments=[Segment.model_validate(s) for s in transcript.segments],
-    )
-    body = render(doc, format)
+    body = render(transcript_doc(transcript), format)
     headers = {"Content-Disposition": f'inline; filename="{job_id}.{format.value}"'}
     return Response(body, media_type=MEDIA_TYPES[format], headers=headers)
