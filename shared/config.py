@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Service = Literal["gateway", "splitter", "transcriber", "health"]
 SERVICES: tuple[Service, ...] = ("gateway", "splitter", "transcriber", "health")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def _default_data_dir() -> Path:
@@ -141,7 +142,44 @@ class Settings(BaseSettings):
         default=3600.0, gt=0, description="How long /v1/audio/* waits for its transcript."
     )
 
-    @field_validator("models", "url_allow_networks", mode="before")
+    # Exposure: which Host names the gateway answers, and what one key may hold at once.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(LOOPBACK_HOSTS),
+        description="Host names (and addresses) the gateway answers; '*' for any.",
+    )
+    quota_audio_hours: float = Field(
+        default=24.0, ge=0, description="Audio hours in flight per key; 0: no limit."
+    )
+    quota_storage_gb: float = Field(
+        default=50.0, ge=0, description="Stored media per key (per server when open); 0: none."
+    )
+    failed_media_retention: timedelta = Field(
+        default=timedelta(days=1),
+        description="Keep the media of failed jobs this long (seconds or ISO 8601).",
+    )
+
+    # Bounds on what one request or connection may hold.
+    max_form_fields: int = Field(default=32, ge=1, description="Non-file parts per form.")
+    max_form_bytes: int = Field(
+        default=32 * 1024, ge=1024, description="Total bytes of a form's non-file parts."
+    )
+    callback_concurrency: int = Field(
+        default=4, ge=1, description="Callback deliveries at once per delivering process."
+    )
+    max_event_streams: int = Field(
+        default=8, ge=1, description="Event streams open at once per key (per address if open)."
+    )
+    max_connections: int = Field(
+        default=1000, ge=1, description="Concurrent connections per service process."
+    )
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, description="Longest a client may take to send a request's headers."
+    )
+    body_idle_timeout_s: float = Field(
+        default=30.0, gt=0, description="Longest pause between two pieces of a request's body."
+    )
+
+    @field_validator("models", "url_allow_networks", "allowed_hosts", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         """`a,b` or a JSON list, from the environment; a list as is."""

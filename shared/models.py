@@ -137,6 +137,12 @@ class ApiKey(SQLModel, table=True):
     key_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = _when(default=utcnow, nullable=False)
     revoked_at: datetime | None = _when(nullable=True)
+    # Signs this key's callbacks (shown once at creation); the server-wide secret is
+    # only for jobs submitted without a key.
+    webhook_secret: str | None = Field(default=None, max_length=64)
+    # Overrides of VTX_QUOTA_AUDIO_HOURS / VTX_QUOTA_STORAGE_GB for this key; None: those.
+    quota_audio_hours: float | None = None
+    quota_storage_gb: float | None = None
 
 
 class CallbackDelivery(SQLModel, table=True):
