@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -147,6 +148,7 @@ class WhisperEngine:
         self.beam_size = plan.beam_size
         self.capacity = settings.models_loaded
         self._models: OrderedDict[str, WhisperModel] = OrderedDict()
+        self._loading: dict[str, Future[WhisperModel]] = {}
         self._lock = threading.Lock()
         self.multilingual = bool(self.model(self.name).model.is_multilingual)
 
@@ -155,18 +157,37 @@ class WhisperEngine:
             return list(self._models)
 
     def model(self, name: str) -> WhisperModel:
-        """The model, loaded now if it is not; the least recently used one makes room."""
+        """The model, loaded now if it is not; the least recently used one makes room.
+
+        The lock only guards the tables: a load (seconds, or minutes for a download)
+        happens outside it, so chunks of models already loaded never wait for one, and
+        a second chunk asking for the model being loaded waits for that same load."""
         with self._lock:
             found = self._models.get(name)
             if found is not None:
                 self._models.move_to_end(name)
                 return found
+            pending = self._loading.get(name)
+            loader = pending is None
+            if pending is None:
+                pending = self._loading[name] = Future()
+        if not loader:
+            return pending.result()
+        try:
             loaded = self._load(name)
+        except BaseException as exc:
+            with self._lock:
+                del self._loading[name]
+            pending.set_exception(exc)
+            raise
+        with self._lock:
+            del self._loading[name]
             self._models[name] = loaded
             while len(self._models) > self.capacity:
                 evicted, _ = self._models.popitem(last=False)
                 log.info("engine.unloaded", model=evicted)
-            return loaded
+        pending.set_result(loaded)
+        return loaded
 
     def _load(self, name: str) -> WhisperModel:
         from faster_whisper import WhisperModel
