@@ -92,11 +92,22 @@ def db_current() -> None:
 def keys_create(
     name: Annotated[str, typer.Argument(help="Who or what the key is for.")],
     json_out: Annotated[bool, typer.Option("--json", help="One JSON line.")] = False,
+    audio_hours: Annotated[
+        float | None,
+        typer.Option(min=0, help="Audio hours in flight for this key (0: no limit)."),
+    ] = None,
+    storage_gb: Annotated[
+        float | None,
+        typer.Option(min=0, help="Stored media for this key, in GB (0: no limit)."),
+    ] = None,
 ) -> None:
-    """Create a key and print it (the only time it is shown)."""
+    """Create a key and its webhook secret and print both (the only time they are shown).
+
+    Without --audio-hours / --storage-gb the key follows VTX_QUOTA_AUDIO_HOURS and
+    VTX_QUOTA_STORAGE_GB."""
     from services.cli.keys import create
 
-    raise typer.Exit(create(name, json_out))
+    raise typer.Exit(create(name, json_out, audio_hours, storage_gb))
 
 
 @keys_app.command("list")
@@ -132,7 +143,18 @@ def transcribe(
     from services.cli.client import transcribe_file
 
     settings = Settings()
-    url = server or f"http://{settings.host}:{settings.gateway_port}"
+    url = server or local_gateway(settings)
     raise typer.Exit(
         transcribe_file(url, file, format, output, language, chunk_seconds, timeout, api_key)
     )
+
+
+def local_gateway(settings: Settings) -> str:
+    """The gateway on this machine: a wildcard bind address is reached over loopback,
+    by a name the gateway's Host allow-list lets in by default."""
+    host = settings.host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - a bind address, never connected to
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.gateway_port}"

@@ -1,10 +1,11 @@
 """Who is calling: an API key sent as `Authorization: Bearer`, or nobody when the API is open.
 
-`VTX_AUTH=auto` (the default) keeps the API open until the first key exists (`vtx keys
-create`), then requires a key on every request; `required` always does, `off` never.
+`VTX_AUTH=auto` (the default) keeps the API open until the first key is made (`vtx keys
+create`), then requires a key on every request for good: revoking every key does not
+reopen it (only `VTX_AUTH=off` does); `required` always does, `off` never.
 A key sees only its own jobs: another key's job answers 404, as an unknown one does.
-Media links carry a short-lived token signed for one job, because a `<video>` element
-cannot send a header.
+Media links carry a short-lived token signed for one job and the key that asked,
+because a `<video>` element cannot send a header; it dies with that key.
 """
 
 from __future__ import annotations
@@ -12,15 +13,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 from dataclasses import dataclass
 from typing import Annotated
 
 import structlog
 from fastapi import Depends, HTTPException, Request, status
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.gateway.deps import ResourcesDep
 from shared import apikeys
+from shared.metrics import RATE_LIMIT_UNAVAILABLE
 from shared.models import Job
 from shared.runtime import Resources
 
@@ -28,6 +34,13 @@ log = structlog.get_logger(__name__)
 
 KEY_REQUIRED = "This server requires an API key: send it as 'Authorization: Bearer <key>'."
 KEY_REFUSED = "The API key is not valid (unknown or revoked)."
+MEDIA_LINK_REFUSED = (
+    "The media token is not valid for this job, has expired, or its key was revoked: "
+    "fetch the job again for a fresh links.media."
+)
+
+# What "Redis cannot be reached" looks like; any other error is a fault to see, not to pass.
+REDIS_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 @dataclass(frozen=True)
@@ -52,11 +65,8 @@ def unauthorized(message: str) -> HTTPException:
 
 
 async def keys_required(res: Resources) -> bool:
-    mode = res.settings.auth
-    if mode != "auto":
-        return mode == "required"
     async with res.sessions() as session:
-        return await apikeys.any_active(session)
+        return await apikeys.required(session, res.settings.auth)
 
 
 async def identify(request: Request, res: Resources) -> Caller:
@@ -92,7 +102,12 @@ def too_many(message: str, retry_after_s: int) -> HTTPException:
 
 
 async def rate_limit(res: Resources, key_id: str) -> None:
-    """A fixed one-minute window per key in Redis; if Redis is away, requests pass."""
+    """A fixed one-minute window per key in Redis.
+
+    If Redis cannot be reached, requests pass (chosen so a Redis outage does not lock
+    every key out of reading its transcripts), logged and counted in
+    `vtx_rate_limit_unavailable_total`; any other error is a fault and propagates.
+    """
     limit = res.settings.rate_limit_per_minute
     if limit <= 0:
         return
@@ -104,8 +119,9 @@ async def rate_limit(res: Resources, key_id: str) -> None:
             pipe.incr(name)
             pipe.expire(name, 120)
             count, _ = await pipe.execute()
-    except Exception as exc:
-        log.warning("rate_limit.unavailable", error=repr(exc))
+    except REDIS_UNREACHABLE as exc:
+        RATE_LIMIT_UNAVAILABLE.inc()
+        log.warning("rate_limit.unavailable", key_id=key_id, error=repr(exc))
         return
     if int(count) > limit:
         raise too_many(
@@ -115,18 +131,52 @@ async def rate_limit(res: Resources, key_id: str) -> None:
 
 
 # ------------------------------------------------------------------ media links
-def _mac(secret: bytes, job_id: str, expires: int) -> str:
-    digest = hmac.new(secret, f"media:{job_id}:{expires}".encode(), hashlib.sha256).digest()
+# `<expiry>.<mac>`: the expiry in Unix seconds (ASCII digits, at most 12), the MAC 24
+# bytes of HMAC-SHA256 in unpadded URL-safe base64 (always 32 characters).
+_TOKEN = re.compile(r"([0-9]{1,12})\.([A-Za-z0-9_-]{32})")
+
+
+def _mac(secret: bytes, job_id: str, key_id: str, expires: int) -> str:
+    signed = f"media:{job_id}:{key_id}:{expires}".encode()
+    digest = hmac.new(secret, signed, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:24]).decode().rstrip("=")
 
 
-def media_token(secret: bytes, job_id: str, ttl_s: int, now: float | None = None) -> str:
+def media_token(
+    secret: bytes, job_id: str, key_id: str, ttl_s: int, now: float | None = None
+) -> str:
+    """A token for `job_id`'s media, good for `ttl_s` and only while `key_id` stands."""
     expires = int((time.time() if now is None else now) + ttl_s)
-    return f"{expires}.{_mac(secret, job_id, expires)}"
+    return f"{expires}.{_mac(secret, job_id, key_id, expires)}"
 
 
-def media_token_valid(secret: bytes, job_id: str, token: str, now: float | None = None) -> bool:
-    stamp, _, mac = token.partition(".")
-    if not stamp.isdigit() or int(stamp) < (time.time() if now is None else now):
+def parse_media_token(token: str) -> tuple[int, str] | None:
+    """Expiry and MAC of a well-formed token; None for anything else (never an error)."""
+    match = _TOKEN.fullmatch(token)
+    return None if match is None else (int(match[1]), match[2])
+
+
+def media_token_valid(
+    secret: bytes, job_id: str, key_id: str, token: str, now: float | None = None
+) -> bool:
+    """Whether `token` was signed for this job and key and has not expired."""
+    parsed = parse_media_token(token)
+    if parsed is None:
         return False
-    return hmac.compare_digest(_mac(secret, job_id, int(stamp)), mac)
+    expires, mac = parsed
+    if expires < (time.time() if now is None else now):
+        return False
+    return hmac.compare_digest(_mac(secret, job_id, key_id, expires), mac)
+
+
+async def media_token_accepted(
+    session: AsyncSession, secret: bytes, job_id: str, token: str
+) -> bool:
+    """A token opens a job's media only if signed for its owner, whose key still stands."""
+    if parse_media_token(token) is None:
+        return False  # refuse malformed tokens before touching the database
+    job = await session.get(Job, job_id)
+    owner = job.owner_id if job is not None else None
+    if owner is None or not media_token_valid(secret, job_id, owner, token):
+        return False
+    return await apikeys.active_id(session, owner) is not None

@@ -91,13 +91,14 @@ def callback_out(job: Job, deliveries: list[CallbackDelivery]) -> CallbackOut | 
 
 
 def media_link(request: Request, job: Job, caller: Caller) -> str:
-    """The media URL; with keys on, signed for this job so a <video> can play it."""
+    """The media URL; with keys on, signed for this job and key so a <video> can play it
+    (until the token expires or the key is revoked)."""
     path = str(request.url_for("get_job_media", job_id=job.id).path)
     if caller.key_id is None:
         return path
     secret: bytes = request.app.state.media_secret
     ttl = request.app.state.settings.media_token_s
-    return f"{path}?token={media_token(secret, job.id, ttl)}"
+    return f"{path}?token={media_token(secret, job.id, caller.key_id, ttl)}"
 
 
 def progress(job: Job, done: Done) -> Progress:

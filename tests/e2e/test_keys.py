@@ -90,7 +90,27 @@ def test_a_revoked_key_is_refused_at_once(keyed: Suite) -> None:
     assert refused.headers["www-authenticate"] == "Bearer"
     listed = json.loads(keyed.vtx("keys", "list", "--json"))
     assert {k["name"]: bool(k["revoked_at"]) for k in listed}["carol"] is True
-    assert all("key" not in k for k in listed)  # only hashes are kept
+    assert all("key" not in k and "webhook_secret" not in k for k in listed)  # shown once
+    # Revoked keys still count: keys stay required (only VTX_AUTH=off opens the API).
+    assert httpx.get(f"{keyed.gateway}/v1/jobs").status_code == 401
+
+
+def test_a_key_comes_with_its_own_webhook_secret_and_quota_overrides(keyed: Suite) -> None:
+    made = json.loads(
+        keyed.vtx("keys", "create", "ivan", "--json", "--audio-hours", "2.5", "--storage-gb", "0")
+    )
+    assert made["webhook_secret"].startswith("whsec_") and len(made["webhook_secret"]) > 40
+    assert made["quota_audio_hours"] == 2.5 and made["quota_storage_gb"] == 0
+    plain = new_key(keyed, "judy")
+    assert plain["webhook_secret"] != made["webhook_secret"]
+    assert plain["quota_audio_hours"] is None and plain["quota_storage_gb"] is None
+    listed = {k["name"]: k for k in json.loads(keyed.vtx("keys", "list", "--json"))}
+    assert listed["ivan"]["quota_audio_hours"] == 2.5 and listed["ivan"]["quota_storage_gb"] == 0
+    assert listed["judy"]["quota_audio_hours"] is None
+    table = keyed.vtx("keys", "list")
+    assert "audio" in table and "2.5" in table and "unlimited" in table
+    shown = keyed.vtx("keys", "create", "ken")  # the human form shows both secrets once
+    assert "vtx_" in shown and "whsec_" in shown
 
 
 def test_the_rate_limit_answers_429_with_retry_after(keyed: Suite) -> None:

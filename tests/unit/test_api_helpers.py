@@ -1,4 +1,4 @@
-"""Signatures, address checks, model choice and media tokens: the small pure parts."""
+"""Signatures, address checks and model choice: the small pure parts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from services.gateway.auth import media_token, media_token_valid
 from shared import netguard
 from shared.config import Settings
 from shared.speech_models import UnknownModel, allowed, choose, is_multilingual
@@ -70,12 +69,3 @@ def test_english_only_models_are_told_apart() -> None:
     assert not is_multilingual("tiny.en")  # the bundled model, by its vocabulary
     assert not is_multilingual("base.en")  # by name
     assert is_multilingual("large-v3")
-
-
-def test_a_media_token_is_for_one_job_and_expires() -> None:
-    token = media_token(b"k", "a" * 32, ttl_s=60, now=1000)
-    assert media_token_valid(b"k", "a" * 32, token, now=1030)
-    assert not media_token_valid(b"k", "b" * 32, token, now=1030)
-    assert not media_token_valid(b"k", "a" * 32, token, now=1061)
-    assert not media_token_valid(b"other", "a" * 32, token, now=1030)
-    assert not media_token_valid(b"k", "a" * 32, "1061.forged", now=1030)

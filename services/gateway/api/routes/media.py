@@ -25,14 +25,16 @@ from fastapi.responses import StreamingResponse
 
 from services.gateway.auth import (
     KEY_REQUIRED,
+    MEDIA_LINK_REFUSED,
     bearer,
     identify,
     keys_required,
-    media_token_valid,
+    media_token_accepted,
     unauthorized,
 )
 from services.gateway.deps import ResourcesDep, SessionDep
 from services.gateway.errors import AUTH_ERRORS
+from services.gateway.numbers import NotANumber, digits
 from services.gateway.schemas import ErrorOut
 from shared.models import Job
 from shared.store import Store, media_key
@@ -58,19 +60,19 @@ async def media_access(
     res: ResourcesDep,
     job_id: JobId,
     token: Annotated[
-        str | None,
-        Query(max_length=512, description="A media token from the job's links.media."),
+        str | None, Query(description="A media token from the job's links.media.")
     ] = None,
 ) -> None:
     """Who may read this job's media: anyone while the API is open; with API keys on,
-    the owner's `Authorization` header, or a `token` signed for `job_id` that has not
-    expired (401 otherwise; another key's job is 404, as an unknown one)."""
+    the owner's `Authorization` header, or a `token` signed for `job_id` and its owner's
+    key, unexpired, while that key is not revoked (401 otherwise, also for a token of
+    any other shape or length; another key's job is 404, as an unknown one)."""
     if not await keys_required(res):
         return
     if bearer(request) is None and token:
-        if media_token_valid(request.app.state.media_secret, job_id, token):
+        if await media_token_accepted(session, request.app.state.media_secret, job_id, token):
             return
-        raise unauthorized("The media token is not valid for this job, or it has expired.")
+        raise unauthorized(MEDIA_LINK_REFUSED)
     if bearer(request) is None:
         raise unauthorized(KEY_REQUIRED)
     caller = await identify(request, res)
@@ -125,38 +127,40 @@ class Unsatisfiable(Exception):
     """The Range names no byte of the file: answer 416."""
 
 
-_RANGE = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
+# RFC 9110's `bytes=first-last` or `bytes=-suffix`, ASCII digits only, optional blanks.
+_RANGE = re.compile(r"[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*")
 
 
 def parse_range(header: str | None, size: int) -> ByteRange | None:
     """One `bytes=` range of a `size`-byte file; None means "send it all" (RFC 9110 14.2).
 
-    Headers that do not parse, other units and multiple ranges are ignored (a 200
-    is always a valid answer); a well-formed range past the end raises Unsatisfiable.
+    Headers that do not parse, other units, multiple ranges and numbers longer than
+    numbers.MAX_DIGITS are ignored (a 200 is always a valid answer); a well-formed
+    range past the end raises Unsatisfiable.
     """
     if not header:
         return None
     unit, _, spec = header.partition("=")
     if unit.strip().lower() != "bytes" or "," in spec:
         return None
-    match = _RANGE.match(spec)
+    match = _RANGE.fullmatch(spec)
     if match is None:
         return None
-    first, last = match.groups()
-    if first:
-        start = int(first)
-        end = int(last) if last else size - 1
-        if last and end < start:
+    try:
+        first, last = (digits(text) if text else None for text in match.groups())
+    except NotANumber:
+        return None
+    if first is not None:
+        if last is not None and last < first:
             return None  # invalid syntax: ignore the header
-        if start >= size:
+        if first >= size:
             raise Unsatisfiable
-        return ByteRange(start, min(end, size - 1))
-    if not last:
+        return ByteRange(first, size - 1 if last is None else min(last, size - 1))
+    if last is None:
         return None  # "bytes=-"
-    suffix = int(last)
-    if suffix == 0 or size == 0:
+    if last == 0 or size == 0:
         raise Unsatisfiable
-    return ByteRange(max(size - suffix, 0), size - 1)
+    return ByteRange(max(size - last, 0), size - 1)
 
 
 # ----------------------------------------------------------------- store reads
