@@ -39,8 +39,9 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     },
     429: {
         "model": ErrorOut,
-        "description": "Too many requests this minute, or too many unfinished jobs for this "
-        "key; Retry-After says when to try again.",
+        "description": "Too many requests this minute, too many unfinished jobs or too much "
+        "audio in flight for this key, or too many open event streams; Retry-After says when "
+        "to try again.",
         "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds."}},
     },
 }
@@ -72,10 +73,12 @@ _DESCRIPTIONS = {
     400: "Empty file, or translation asked of an English-only model.",
     401: "API keys are on and the request has no valid key.",
     404: "No such resource.",
-    413: "Larger than VTX_MAX_UPLOAD_MB.",
+    413: "Larger than VTX_MAX_UPLOAD_MB, longer than VTX_MAX_DURATION_S or the key's audio "
+    "budget, or past the key's storage quota.",
     415: "Not audio or video in a supported format.",
-    422: "A missing or invalid field, or an unknown model.",
-    429: "Too many requests or unfinished jobs for this key.",
+    422: "A missing or invalid field, a field OpenAI's API does not have, too many fields "
+    "(VTX_MAX_FORM_FIELDS, VTX_MAX_FORM_BYTES), or an unknown model.",
+    429: "Too many requests, unfinished jobs or audio in flight for this key.",
     500: "The transcription failed.",
     504: "The transcript was not ready in time (VTX_OPENAI_WAIT_S).",
 }

@@ -1,14 +1,28 @@
-"""The optional form fields of a new job, checked before any work is queued."""
+"""The form fields of a new job: what each endpoint's form takes, checked before any work.
+
+One table is the truth for every upload form: `JobOptions` declares each option once
+(type, bounds, description), and a `Form` names which of them an endpoint takes, plus
+the fields it reads itself and those it accepts only to ignore. The streaming parser
+refuses any other field name, and the OpenAPI body is generated from the same `Form`,
+so the document and the checks cannot drift apart.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from functools import cache
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from services.gateway.uploads import UploadError
+from services.gateway.numbers import READ_DECIMAL
+from services.gateway.uploads import FILE_FIELD, UploadError
 from shared.netguard import Refused, check_url
+
+# C0 controls but tab and line breaks, DEL and C1: no text field has a use for them
+# (and PostgreSQL refuses NUL in text).
+_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 @cache
@@ -19,14 +33,48 @@ def known_languages() -> frozenset[str]:
 
 
 class JobOptions(BaseModel):
-    language: str | None = Field(default=None, description="ISO 639-1 code; detected if absent.")
-    chunk_seconds: float | None = Field(default=None, ge=5, le=3600)
-    model: str | None = Field(default=None, max_length=255)
-    task: Literal["transcribe", "translate"] = "transcribe"
-    prompt: str | None = Field(default=None, max_length=2000)
-    temperature: float | None = Field(default=None, ge=0, le=1)
-    callback_url: str | None = Field(default=None, max_length=2048)
-    url: str | None = Field(default=None, max_length=2048)
+    """Every option a job may be given, as form fields of text."""
+
+    url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="http(s) URL the server downloads the media from (public addresses "
+        "only), instead of `file`",
+        json_schema_extra={"format": "uri"},
+    )
+    language: str | None = Field(
+        default=None, max_length=16, description="ISO 639-1 code, e.g. en; detected if absent"
+    )
+    chunk_seconds: Annotated[float | None, READ_DECIMAL] = Field(
+        default=None, ge=5, le=3600, description="About how long each piece transcribed is"
+    )
+    model: str | None = Field(
+        default=None, max_length=255, description="One of GET /v1/models; default: the server's"
+    )
+    task: Literal["transcribe", "translate"] = Field(
+        default="transcribe", description="translate: into English"
+    )
+    prompt: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Words and spellings to expect (names, jargon)",
+    )
+    temperature: Annotated[float | None, READ_DECIMAL] = Field(
+        default=None, ge=0, le=1, description="Sampling temperature; 0 is the most certain"
+    )
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Receives a signed POST when the job ends",
+        json_schema_extra={"format": "uri"},
+    )
+
+    @field_validator("url", "language", "model", "prompt", "callback_url", mode="before")
+    @classmethod
+    def _no_control_characters(cls, value: object) -> object:
+        if isinstance(value, str) and (found := _CONTROL_IN_TEXT.search(value)):
+            raise ValueError(f"holds a control character (U+{ord(found.group()):04X})")
+        return value
 
     @field_validator("callback_url", "url")
     @classmethod
@@ -50,14 +98,103 @@ class JobOptions(BaseModel):
         return code
 
 
-def parse_options(fields: dict[str, str], known: frozenset[str] | None = None) -> JobOptions:
-    """The form's fields as options; `known` limits which fields count (default: all)."""
-    names = known if known is not None else frozenset(JobOptions.model_fields)
-    data = {k: v for k, v in fields.items() if k in names and v != ""}
+IGNORED = "Accepted for compatibility with OpenAI's API, and ignored."
+FORM_LIMITS = (
+    "Besides the file, at most VTX_MAX_FORM_FIELDS parts (default 32) holding at most "
+    "VTX_MAX_FORM_BYTES (default 32 KiB) of headers and values together; any other field "
+    "name, or more, is refused (422) as soon as it arrives."
+)
+
+
+@dataclass(frozen=True)
+class Form:
+    """The multipart form of one endpoint: the fields it takes besides `file`."""
+
+    options: tuple[str, ...]  # JobOptions fields, under the same names
+    own: dict[str, dict[str, Any]] = field(default_factory=dict)  # read by the route
+    ignored: tuple[str, ...] = ()  # taken and dropped, for another API's clients
+    required: tuple[str, ...] = ()
+    file_description: str = "The media: any audio or video file"
+    by_url: bool = False  # `url` may stand in for `file`
+
+    def __post_init__(self) -> None:
+        unknown = set(self.options) - set(JobOptions.model_fields)
+        if unknown:
+            raise ValueError(f"not JobOptions fields: {sorted(unknown)}")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every field name the form takes, `file` first, in the document's order."""
+        return (FILE_FIELD, *self.options, *self.own, *self.ignored)
+
+    def openapi(self) -> dict[str, Any]:
+        """The `requestBody` for `openapi_extra`: the same fields the parser accepts."""
+        properties: dict[str, Any] = {
+            FILE_FIELD: {
+                "type": "string",
+                "format": "binary",
+                "description": self.file_description,
+            },
+            **{name: option_schema(name) for name in self.options},
+            **self.own,
+            **{name: _ignored_schema(name) for name in self.ignored},
+        }
+        schema: dict[str, Any] = {
+            "type": "object",
+            "description": FORM_LIMITS,
+            "properties": properties,
+            "additionalProperties": False,
+        }
+        if self.by_url:
+            schema["anyOf"] = [{"required": [FILE_FIELD]}, {"required": ["url"]}]
+        else:
+            schema["required"] = [FILE_FIELD, *self.required]
+        content = {"multipart/form-data": {"schema": schema}}
+        return {"requestBody": {"required": True, "content": content}}
+
+
+def option_schema(name: str) -> dict[str, Any]:
+    """One JobOptions field as a form property: its type, bounds and description.
+
+    A form field is absent rather than null, so `X | None` shows as plain X.
+    """
+    prop: dict[str, Any] = _options_schema()["properties"][name]
+    branches = [b for b in prop.get("anyOf", [prop]) if b.get("type") != "null"]
+    schema = {k: v for k, v in branches[0].items() if k not in ("title", "default")}
+    for key in ("description", "format"):
+        if key in prop:
+            schema[key] = prop[key]
+    if prop.get("default") is not None:
+        schema["default"] = prop["default"]
+    return schema
+
+
+@cache
+def _options_schema() -> dict[str, Any]:
+    return JobOptions.model_json_schema()
+
+
+def _ignored_schema(name: str) -> dict[str, Any]:
+    if name.endswith("[]"):
+        return {"type": "array", "items": {"type": "string"}, "description": IGNORED}
+    return {"type": "string", "description": IGNORED}
+
+
+JOB_FORM = Form(
+    options=tuple(JobOptions.model_fields),
+    file_description="The media; or send `url` instead.",
+    by_url=True,
+)
+
+
+def parse_options(fields: dict[str, str], form: Form = JOB_FORM) -> JobOptions:
+    """The form's option fields as JobOptions; an empty field counts as absent."""
+    data = {k: v for k, v in fields.items() if k in form.options and v != ""}
     try:
         return JobOptions.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
         )
         raise UploadError(422, f"Invalid form field: {problems}.") from exc

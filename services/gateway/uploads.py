@@ -3,23 +3,41 @@
 Starlette's form parser would first copy the file into a temporary file of its own;
 this parser writes each piece as it arrives, counts bytes as it goes, and stops at
 the size limit, so memory stays flat whatever the upload's size.
+
+Everything around the file is bounded too, and decided while the body streams in
+(with or without Content-Length): a field name the endpoint does not take is refused
+the moment its part's headers end; more than `max_form_fields` other parts, more than
+`max_form_bytes` of their headers and values together, or more than PART_HEADER_BYTES
+of headers on one part, the moment it arrives. Those are 422 (the form is wrong);
+413 is kept for the file itself being larger than VTX_MAX_UPLOAD_MB.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from fastapi import Request, status
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from services.gateway.numbers import NotANumber, digits
+from shared.config import Settings
+
 FILE_FIELD = "file"
-MAX_FIELD_BYTES = 8192
-FORM_OVERHEAD = 64 * 1024  # boundaries, headers and small fields around the file
+PART_HEADER_BYTES = 8 * 1024  # one part's headers, all lines together
+PART_FRAMING_BYTES = 64  # per part: CRLFs, dashes and ': ' around the boundary and headers
+FILENAME_CHARS = 255
+
+# C0, DEL and C1 controls, and the bidirectional and line-separator format characters
+# that make a name display as something else.
+_UNSAFE_IN_NAME = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 
 
 class UploadError(Exception):
@@ -29,6 +47,23 @@ class UploadError(Exception):
         super().__init__(message)
         self.status_code = status_code
         self.message = message
+
+
+@dataclass(frozen=True)
+class FormLimits:
+    """What one request's form may hold: the file, and everything else."""
+
+    max_file_bytes: int
+    max_fields: int
+    max_field_bytes: int  # headers and values of every part, together, besides file data
+
+    @classmethod
+    def of(cls, settings: Settings) -> FormLimits:
+        return cls(settings.max_upload_bytes, settings.max_form_fields, settings.max_form_bytes)
+
+    def framing(self, boundary: bytes) -> int:
+        """Bytes a valid form spends on boundaries and line breaks at most."""
+        return (self.max_fields + 2) * (len(boundary) + PART_FRAMING_BYTES)
 
 
 @dataclass
@@ -52,13 +87,32 @@ def too_large(max_bytes: int) -> UploadError:
     )
 
 
+def clean_filename(name: str) -> str | None:
+    """A client's file name fit to store and show: no control or direction-changing
+    characters, no surrounding space, at most FILENAME_CHARS characters; None if empty."""
+    cleaned = _UNSAFE_IN_NAME.sub("", name).strip()[:FILENAME_CHARS].strip()
+    return cleaned or None
+
+
+def _shown(name: str) -> str:
+    """A field name for a message: printable and short, whatever the client sent."""
+    short = name[:64] + ("..." if len(name) > 64 else "")
+    return short.encode("ascii", "backslashreplace").decode("ascii")
+
+
 class _Parts:
     """Callbacks for python-multipart: route the file part to disk, keep small fields."""
 
-    def __init__(self, upload: Upload, sink: IO[bytes], max_bytes: int) -> None:
+    def __init__(
+        self, upload: Upload, sink: IO[bytes], limits: FormLimits, accepted: Sequence[str]
+    ) -> None:
         self.upload = upload
         self.sink = sink
-        self.max_bytes = max_bytes
+        self.limits = limits
+        self.accepted = accepted
+        self.fields = 0  # non-file parts so far
+        self.field_bytes = 0  # their headers and values, and the file part's headers
+        self._header_bytes = 0  # of the part being read
         self._headers: dict[bytes, bytes] = {}
         self._name = b""
         self._value = b""
@@ -79,12 +133,15 @@ class _Parts:
 
     def part_begin(self) -> None:
         self._headers, self._field, self._is_file = {}, None, False
+        self._header_bytes = 0
         self._buffer.clear()
 
     def header_field(self, data: bytes, start: int, end: int) -> None:
+        self._count_header(end - start)
         self._name += data[start:end]
 
     def header_value(self, data: bytes, start: int, end: int) -> None:
+        self._count_header(end - start)
         self._value += data[start:end]
 
     def header_end(self) -> None:
@@ -95,29 +152,65 @@ class _Parts:
         _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
         self._field = options.get(b"name", b"").decode("utf-8", "replace")
         self._is_file = self._field == FILE_FIELD
+        if self._field not in self.accepted:
+            raise UploadError(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"The form field '{_shown(self._field)}' is not one this endpoint takes; "
+                f"it takes: {', '.join(self.accepted)}.",
+            )
         if self._is_file:
             if self.upload.has_file:
                 raise UploadError(422, "Send exactly one file per job.")
             self.upload.has_file = True
             name = options.get(b"filename")
-            self.upload.filename = name.decode("utf-8", "replace")[:255] if name else None
+            self.upload.filename = clean_filename(name.decode("utf-8", "replace")) if name else None
+            return
+        self.fields += 1
+        if self.fields > self.limits.max_fields:
+            raise UploadError(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"The form has more than {self.limits.max_fields} fields besides the file "
+                "(VTX_MAX_FORM_FIELDS).",
+            )
 
     def part_data(self, data: bytes, start: int, end: int) -> None:
         if self._is_file:
             self.upload.size += end - start
-            if self.upload.size > self.max_bytes:
-                raise too_large(self.max_bytes)
+            if self.upload.size > self.limits.max_file_bytes:
+                raise too_large(self.limits.max_file_bytes)
             self.sink.write(data[start:end])
             return
+        self._count_field(end - start)
         self._buffer += data[start:end]
-        if len(self._buffer) > MAX_FIELD_BYTES:
-            raise UploadError(422, f"The form field '{self._field}' is too long.")
 
     def part_end(self) -> None:
         if not self._is_file and self._field:
             value = self._buffer.decode("utf-8", "replace")
             self.upload.fields[self._field] = value
             self.upload.lists.setdefault(self._field, []).append(value)
+
+    def _count_header(self, size: int) -> None:
+        self._header_bytes += size
+        if self._header_bytes > PART_HEADER_BYTES:
+            raise part_headers_too_long()
+        self._count_field(size)
+
+    def _count_field(self, size: int) -> None:
+        self.field_bytes += size
+        if self.field_bytes > self.limits.max_field_bytes:
+            raise UploadError(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"The form's fields besides the file (names, headers and values) exceed "
+                f"{self.limits.max_field_bytes // 1024} KiB together (VTX_MAX_FORM_BYTES).",
+            )
+
+
+def part_headers_too_long() -> UploadError:
+    return UploadError(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        f"A part of the form has more than {PART_HEADER_BYTES // 1024} KiB of headers "
+        "(a file name that long is not kept anyway).",
+    )
 
 
 def _boundary(request: Request) -> bytes:
@@ -132,31 +225,39 @@ def _boundary(request: Request) -> bytes:
     return boundary
 
 
-def _check_declared_length(request: Request, max_bytes: int) -> None:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes + FORM_OVERHEAD:
-        raise too_large(max_bytes)
+def _body_limit(limits: FormLimits, boundary: bytes) -> int:
+    return limits.max_file_bytes + limits.max_field_bytes + limits.framing(boundary)
+
+
+def _check_declared_length(request: Request, limits: FormLimits, boundary: bytes) -> None:
+    try:
+        declared = digits(request.headers.get("content-length", ""))
+    except NotANumber:
+        return  # absent (chunked), or malformed, which the HTTP server refuses itself
+    if declared > _body_limit(limits, boundary):
+        raise too_large(limits.max_file_bytes)
 
 
 async def receive_upload(
-    request: Request, spool_dir: Path, max_bytes: int, url_field: str | None = None
+    request: Request,
+    spool_dir: Path,
+    limits: FormLimits,
+    accepted: Sequence[str],
+    url_field: str | None = None,
 ) -> Upload:
     """Parse the request body into a spool file; the caller owns (and discards) the file.
 
-    With `url_field`, a form may name the media by URL in that field instead of a file.
+    `accepted` names every field the form may have (`file` among them); with `url_field`,
+    a form may name the media by URL in that field instead of a file.
     """
     boundary = _boundary(request)
-    _check_declared_length(request, max_bytes)
+    _check_declared_length(request, limits, boundary)
     spool_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=spool_dir, prefix="upload-")
     upload = Upload(path=Path(name))
     try:
         with os.fdopen(fd, "wb") as handle:
-            parts = _Parts(upload, handle, max_bytes)
-            parser = MultipartParser(boundary, parts.callbacks())  # type: ignore[arg-type]
-            async for data in request.stream():
-                parser.write(data)
-            parser.finalize()
+            await _parse(request, boundary, _Parts(upload, handle, limits, accepted))
     except UploadError:
         upload.discard()
         raise
@@ -174,3 +275,30 @@ async def receive_upload(
         also = f" (or '{url_field}' with its http(s) URL)" if url_field else ""
         raise UploadError(422, f"The form needs a field named 'file' holding the media{also}.")
     return upload
+
+
+async def _parse(request: Request, boundary: bytes, parts: _Parts) -> None:
+    """Feed the body to the parser; bytes that are neither file, fields nor framing
+    (an endless preamble or epilogue) are refused too, as they arrive."""
+    parser = MultipartParser(
+        boundary,
+        parts.callbacks(),  # type: ignore[arg-type]
+        max_header_size=PART_HEADER_BYTES,
+    )
+    besides_file = parts.limits.max_field_bytes + parts.limits.framing(boundary)
+    received = 0
+    try:
+        async for data in request.stream():
+            parser.write(data)
+            received += len(data)
+            if received - parts.upload.size > besides_file:
+                raise UploadError(
+                    status.HTTP_422_UNPROCESSABLE_CONTENT,
+                    "The body holds more than its file and form fields explain; "
+                    "send one multipart/form-data form.",
+                )
+        parser.finalize()
+    except MultipartParseError as exc:
+        if str(exc).startswith("Maximum header"):  # the parser's own per-line and count caps
+            raise part_headers_too_long() from exc
+        raise

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import re
+import socket
+import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import av
+import httpx
 import openai
 import pytest
 from openai import OpenAI
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import recall
 from tests.e2e.conftest import Suite
@@ -95,3 +103,103 @@ def test_translation_is_refused_on_an_english_only_model(client: OpenAI, speech_
     with speech_mp4.open("rb") as media, pytest.raises(openai.BadRequestError) as refused:
         client.audio.translations.create(model="whisper-1", file=media)
     assert "knows only English" in refused.value.message
+
+
+def test_documented_fields_vtx_has_no_use_for_are_accepted_and_ignored(
+    client: OpenAI, speech_mp4: Path, speech_words: list[str]
+) -> None:
+    with speech_mp4.open("rb") as media:
+        result = client.audio.transcriptions.create(
+            model="whisper-1",
+            file=media,
+            stream=False,
+            include=["logprobs"],
+            chunking_strategy={"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300},
+            known_speaker_names=["agent"],
+            known_speaker_references=["data:audio/wav;base64,UklGRg=="],
+            extra_body={"chunking_strategy[silence_duration_ms]": 500},
+        )
+    assert recall(speech_words, result.text) >= 0.85
+
+
+def test_a_field_outside_openais_api_is_refused_by_name(client: OpenAI, speech_mp4: Path) -> None:
+    with speech_mp4.open("rb") as media, pytest.raises(openai.UnprocessableEntityError) as refused:
+        client.audio.transcriptions.create(
+            model="whisper-1", file=media, extra_body={"chunk_seconds": "30"}
+        )
+    assert "'chunk_seconds' is not one this endpoint takes" in refused.value.message
+    assert refused.value.code == "invalid_value"
+
+
+def _long_speech(path: Path, speech: Path, times: int) -> Path:
+    """The speech fixture's audio `times` over, as a small mono MP3 (minutes of work)."""
+    with av.open(str(speech)) as source, av.open(str(path), "w") as out:
+        stream = out.add_stream("libmp3lame", rate=16000, layout="mono")
+        stream.bit_rate = 32000
+        resampler = av.AudioResampler(format="s16p", layout="mono", rate=16000)
+        frames = [f for frame in source.decode(audio=0) for f in resampler.resample(frame)]
+        pts = 0
+        for _ in range(times):
+            for frame in frames:
+                frame.pts = pts
+                pts += frame.samples
+                out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def _waiting(suite: Suite) -> float:
+    text = httpx.get(f"{suite.gateway}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        if family.name == "vtx_openai_waiting":
+            return sum(sample.value for sample in family.samples)
+    raise AssertionError("the gateway exports no vtx_openai_waiting")
+
+
+def _until(what: str, check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:g} s"
+        time.sleep(0.05)
+
+
+def test_a_client_that_hangs_up_ends_its_wait_and_the_job_goes_on(
+    suite: Suite, speech_mp4: Path, tmp_path: Path
+) -> None:
+    media = _long_speech(tmp_path / "long.mp3", speech_mp4, times=6).read_bytes()
+    name = f"gone-{uuid.uuid4().hex}.mp3"
+    boundary = "vtx-gone"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: audio/mpeg\r\n\r\n"
+        ).encode()
+        + media
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    address = urlsplit(suite.gateway)
+    assert address.hostname is not None and address.port is not None
+    assert _waiting(suite) == 0
+    with socket.create_connection((address.hostname, address.port), timeout=60) as sock:
+        sock.sendall(
+            f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: {address.netloc}\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        _until("the request waits for its transcript", lambda: _waiting(suite) == 1, 120)
+    # The socket is closed: the gateway must notice and stop waiting, long before the
+    # minutes of audio are transcribed.
+    _until("the wait ended after the client left", lambda: _waiting(suite) == 0, 15)
+    jobs = httpx.get(f"{suite.gateway}/v1/jobs", params={"limit": 50}).json()["items"]
+    job = next(j for j in jobs if j["filename"] == name)
+    assert job["status"] != "completed", "the job ended first: this proves nothing"
+    _until("the gateway logged the departure", lambda: job["id"] in _gone_lines(suite), 15)
+    assert suite.wait_for(job["id"], timeout=600)["status"] == "completed"
+    suite.assert_healthy()
+
+
+def _gone_lines(suite: Suite) -> str:
+    log = suite.log.read_text(errors="replace")
+    return "\n".join(line for line in log.splitlines() if "openai.client_gone" in line)

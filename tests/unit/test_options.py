@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateway.options import parse_options
-from services.gateway.uploads import UploadError
+from services.gateway.api.routes.audio import TRANSCRIBE_FORM, TRANSLATE_FORM
+from services.gateway.options import JOB_FORM, Form, JobOptions, parse_options
+from services.gateway.uploads import FILE_FIELD, UploadError
 
 
 def test_language_is_normalised_and_checked() -> None:
@@ -21,6 +22,81 @@ def test_chunk_seconds_bounds() -> None:
         parse_options({"chunk_seconds": "soon"})
 
 
-def test_empty_and_unknown_fields_are_ignored() -> None:
-    options = parse_options({"language": "", "colour": "blue"})
+@pytest.mark.parametrize("name", ["chunk_seconds", "temperature"])
+@pytest.mark.parametrize(
+    "text", ["nan", "inf", "-inf", "\u0661\u0662", "1_0", "0x1", " 1", "9" * 5000]
+)
+def test_odd_numbers_are_refused_with_the_field_named(name: str, text: str) -> None:
+    with pytest.raises(UploadError, match=name) as info:
+        parse_options({name: text})
+    assert info.value.status_code == 422
+    assert len(info.value.message) < 300
+
+
+def test_numbers_as_sdks_write_them() -> None:
+    options = parse_options({"temperature": "0.0", "chunk_seconds": "12.5"})
+    assert (options.temperature, options.chunk_seconds) == (0.0, 12.5)
+    assert parse_options({"temperature": "1e-05"}).temperature == 1e-05
+
+
+@pytest.mark.parametrize("name", ["prompt", "model", "language", "url", "callback_url"])
+def test_control_characters_in_text_are_refused(name: str) -> None:
+    with pytest.raises(UploadError, match=rf"{name}: holds a control character \(U\+0000\)"):
+        parse_options({name: "a\x00b"})
+
+
+def test_a_prompt_may_have_lines_and_tabs() -> None:
+    assert parse_options({"prompt": "Ann,\tBob\nCarol"}).prompt == "Ann,\tBob\nCarol"
+
+
+def test_empty_fields_count_as_absent_and_other_forms_fields_are_not_options() -> None:
+    options = parse_options({"language": "", "response_format": "srt"}, TRANSCRIBE_FORM)
     assert options.language is None and options.chunk_seconds is None
+
+
+def test_a_form_names_only_job_options() -> None:
+    with pytest.raises(ValueError, match="colour"):
+        Form(options=("language", "colour"))
+
+
+@pytest.mark.parametrize("form", [JOB_FORM, TRANSCRIBE_FORM, TRANSLATE_FORM])
+def test_the_openapi_body_lists_exactly_the_fields_the_parser_takes(form: Form) -> None:
+    schema = form.openapi()["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert tuple(schema["properties"]) == form.names
+    assert schema["additionalProperties"] is False
+    assert form.names[0] == FILE_FIELD
+
+
+def test_job_form_takes_every_option_with_its_bounds() -> None:
+    assert JOB_FORM.names == (FILE_FIELD, *JobOptions.model_fields)
+    properties = JOB_FORM.openapi()["requestBody"]["content"]["multipart/form-data"]["schema"][
+        "properties"
+    ]
+    assert properties["chunk_seconds"] == {
+        "type": "number",
+        "minimum": 5,
+        "maximum": 3600,
+        "description": JobOptions.model_fields["chunk_seconds"].description,
+    }
+    assert properties["task"]["enum"] == ["transcribe", "translate"]
+    assert properties["url"]["format"] == "uri"
+
+
+def test_openai_forms_take_the_documented_fields() -> None:
+    translate = {"file", "model", "prompt", "response_format", "temperature"}
+    assert set(TRANSLATE_FORM.names) == translate
+    documented = {
+        "file",
+        "model",
+        "language",
+        "prompt",
+        "response_format",
+        "temperature",
+        "timestamp_granularities[]",
+        "include[]",
+        "stream",
+        "chunking_strategy",
+        "known_speaker_names[]",
+        "known_speaker_references[]",
+    }
+    assert documented <= set(TRANSCRIBE_FORM.names)

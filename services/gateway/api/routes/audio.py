@@ -3,6 +3,11 @@
 The file goes through the same pipeline as any job (split, chunks in parallel,
 merged), and the request waits for the transcript. The job stays listed under
 /v1/jobs, owned by the caller's key. Refusals come in OpenAI's error shape.
+
+The forms take the fields of OpenAI's documented API: those vtx uses, and the newer
+ones it has no use for (streaming, server-side chunking, logprobs, known speakers),
+which are accepted and ignored, within the same limits; any other name is refused.
+A client that hangs up while it waits ends its wait; its job goes on.
 """
 
 from __future__ import annotations
@@ -11,48 +16,72 @@ import asyncio
 import time
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel
 
 from services.gateway.auth import CallerDep
 from services.gateway.deps import ResourcesDep, SettingsDep
 from services.gateway.errors import OpenAIRoute, openai_errors
-from services.gateway.intake import Source, accept, check_quota
+from services.gateway.intake import Source, accept
 from services.gateway.openai_format import ResponseFormat, respond
-from services.gateway.options import JobOptions, parse_options
-from services.gateway.uploads import FILE_FIELD, UploadError, receive_upload
+from services.gateway.options import Form, JobOptions, parse_options
+from services.gateway.quotas import check_before_upload
+from services.gateway.uploads import FormLimits, UploadError, receive_upload
 from services.gateway.views import transcript_doc
+from shared.metrics import OPENAI_WAITING
 from shared.models import Job, JobStatus, Transcript
 from shared.runtime import Resources
 from shared.speech_models import OPENAI_ALIAS, allowed
 from shared.transcript import TranscriptDoc
 
+log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
 
 POLL_S = 0.25
+CLIENT_GONE = 499  # nginx's "client closed request": nobody reads it, the metrics do
+RESPONSE_FORMAT = "response_format"
 GRANULARITIES = "timestamp_granularities[]"
-TRANSCRIBE_FIELDS = frozenset({"model", "language", "prompt", "temperature"})
-TRANSLATE_FIELDS = frozenset({"model", "prompt", "temperature"})
+GRANULARITY_CHOICES = ("word", "segment")
 
+_RESPONSE_FORMAT_FIELD = {
+    RESPONSE_FORMAT: {
+        "type": "string",
+        "enum": [f.value for f in ResponseFormat],
+        "default": ResponseFormat.json.value,
+    }
+}
+_GRANULARITIES = {"type": "array", "items": {"type": "string", "enum": list(GRANULARITY_CHOICES)}}
 
-def _body(translate: bool) -> dict[str, Any]:
-    properties: dict[str, Any] = {
-        FILE_FIELD: {"type": "string", "format": "binary"},
-        "model": {"type": "string", "description": "whisper-1 (the default) or GET /v1/models"},
-        "prompt": {"type": "string", "maxLength": 2000},
-        "response_format": {"type": "string", "enum": [f.value for f in ResponseFormat]},
-        "temperature": {"type": "number", "minimum": 0, "maximum": 1},
-    }
-    if not translate:
-        properties["language"] = {"type": "string", "description": "ISO 639-1, e.g. en"}
-        properties[GRANULARITIES] = {
-            "type": "array",
-            "items": {"type": "string", "enum": ["word", "segment"]},
-        }
-    schema = {"type": "object", "required": [FILE_FIELD, "model"], "properties": properties}
-    return {
-        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
-    }
+TRANSCRIBE_FORM = Form(
+    options=("model", "language", "prompt", "temperature"),
+    own={
+        **_RESPONSE_FORMAT_FIELD,
+        GRANULARITIES: {**_GRANULARITIES, "description": "With verbose_json: word, segment"},
+        "timestamp_granularities": {**_GRANULARITIES, "description": "As the one with []"},
+    },
+    ignored=(
+        "stream",
+        "include[]",
+        "chunking_strategy",
+        "chunking_strategy[type]",
+        "chunking_strategy[prefix_padding_ms]",
+        "chunking_strategy[silence_duration_ms]",
+        "chunking_strategy[threshold]",
+        "known_speaker_names[]",
+        "known_speaker_references[]",
+        "keywords[]",
+        "languages[]",
+    ),
+    required=("model",),
+    file_description="The audio (or video) to transcribe",
+)
+TRANSLATE_FORM = Form(
+    options=("model", "prompt", "temperature"),
+    own=_RESPONSE_FORMAT_FIELD,
+    required=("model",),
+    file_description="The audio (or video) to translate into English",
+)
 
 
 RESULT: dict[int | str, dict[str, Any]] = {
@@ -70,7 +99,7 @@ RESULT: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/audio/transcriptions",
     summary="OpenAI-compatible transcription (waits for the transcript)",
-    openapi_extra=_body(translate=False),
+    openapi_extra=TRANSCRIBE_FORM.openapi(),
     response_class=Response,
     responses=RESULT,
 )
@@ -83,7 +112,7 @@ async def create_transcription(
 @router.post(
     "/audio/translations",
     summary="OpenAI-compatible translation to English (waits for the transcript)",
-    openapi_extra=_body(translate=True),
+    openapi_extra=TRANSLATE_FORM.openapi(),
     response_class=Response,
     responses=RESULT,
 )
@@ -119,14 +148,16 @@ async def list_models(settings: SettingsDep, _: CallerDep) -> ModelList:
 async def _run(
     request: Request, res: Resources, settings: SettingsDep, caller: CallerDep, translate: bool
 ) -> Response:
-    await check_quota(res, caller)
+    await check_before_upload(res, caller)
+    form = TRANSLATE_FORM if translate else TRANSCRIBE_FORM
     try:
-        upload = await receive_upload(request, settings.uploads_dir, settings.max_upload_bytes)
+        upload = await receive_upload(
+            request, settings.uploads_dir, FormLimits.of(settings), form.names
+        )
     except UploadError as exc:
         raise HTTPException(exc.status_code, exc.message) from exc
     try:
-        fields = TRANSLATE_FIELDS if translate else TRANSCRIBE_FIELDS
-        options = parse_options(upload.fields, fields)
+        options = parse_options(upload.fields, form)
         options = options.model_copy(update={"task": "translate" if translate else "transcribe"})
         fmt, granularities = _format(upload.fields, upload.lists)
         source = Source(upload.path, upload.size, upload.filename)
@@ -135,23 +166,55 @@ async def _run(
         raise HTTPException(exc.status_code, exc.message) from exc
     finally:
         upload.discard()
-    doc = await _wait(res, job.id, settings.openai_wait_s)
+    doc = await _wait_while_connected(request, res, job.id, settings.openai_wait_s)
+    if doc is None:
+        return Response(status_code=CLIENT_GONE)
     return respond(doc, fmt, options.task, granularities)
 
 
 def _format(fields: dict[str, str], lists: dict[str, list[str]]) -> tuple[ResponseFormat, set[str]]:
     try:
-        fmt = ResponseFormat(fields.get("response_format") or "json")
+        fmt = ResponseFormat(fields.get(RESPONSE_FORMAT) or "json")
     except ValueError as exc:
         choices = ", ".join(f.value for f in ResponseFormat)
         raise UploadError(422, f"response_format must be one of {choices}.") from exc
     granularities = set(lists.get(GRANULARITIES, [])) | set(
         lists.get("timestamp_granularities", [])
     )
-    unknown = granularities - {"word", "segment"}
+    unknown = granularities - set(GRANULARITY_CHOICES)
     if unknown:
-        raise UploadError(422, f"timestamp_granularities[] takes word or segment, not {unknown}.")
+        shown = ", ".join(sorted(repr(u[:32]) for u in unknown))
+        raise UploadError(422, f"timestamp_granularities[] takes word or segment, not {shown}.")
     return fmt, granularities
+
+
+async def _wait_while_connected(
+    request: Request, res: Resources, job_id: str, wait_s: float
+) -> TranscriptDoc | None:
+    """The transcript, or None as soon as the client has hung up: nobody would read it,
+    so the request's task ends here (the job goes on, listed under /v1/jobs)."""
+    waiting = asyncio.ensure_future(_wait(res, job_id, wait_s))
+    leaving = asyncio.ensure_future(_disconnected(request))
+    OPENAI_WAITING.inc()
+    try:
+        await asyncio.wait({waiting, leaving}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        OPENAI_WAITING.dec()
+        for task in (waiting, leaving):
+            task.cancel()
+        await asyncio.gather(waiting, leaving, return_exceptions=True)
+    if waiting.done() and not waiting.cancelled():
+        return waiting.result()
+    log.info("openai.client_gone", job_id=job_id)
+    return None
+
+
+async def _disconnected(request: Request) -> None:
+    """Return once the client hangs up (its body has been read: only that can come)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
 
 
 async def _wait(res: Resources, job_id: str, wait_s: float) -> TranscriptDoc:

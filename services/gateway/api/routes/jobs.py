@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Annotated, Any
 
@@ -10,13 +11,16 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from sqlalchemy import delete, func
 from sqlmodel import col, select
 
+from services.gateway.api.routes.media import JOB_ID_PATTERN
 from services.gateway.auth import Caller, CallerDep
 from services.gateway.deps import ResourcesDep, SessionDep, SettingsDep
 from services.gateway.errors import AUTH_ERRORS, ErrorOut
-from services.gateway.intake import Source, accept, check_quota, source_of
-from services.gateway.options import parse_options
+from services.gateway.intake import Source, accept, source_of
+from services.gateway.numbers import READ_INTEGER
+from services.gateway.options import JOB_FORM, parse_options
+from services.gateway.quotas import check_before_upload
 from services.gateway.schemas import JobOut, JobPage
-from services.gateway.uploads import FILE_FIELD, UploadError, receive_upload
+from services.gateway.uploads import FormLimits, UploadError, receive_upload
 from services.gateway.views import (
     Done,
     deliveries_by_job,
@@ -33,56 +37,9 @@ from shared.transcript import MEDIA_TYPES, Format, render
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=AUTH_ERRORS)
 
+_JOB_ID = re.compile(JOB_ID_PATTERN)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "No job with this id."}
-}
-
-UPLOAD_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "anyOf": [{"required": [FILE_FIELD]}, {"required": ["url"]}],
-                    "properties": {
-                        FILE_FIELD: {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "The media; or send `url` instead.",
-                        },
-                        "url": {
-                            "type": "string",
-                            "format": "uri",
-                            "description": "http(s) URL the server downloads the media from "
-                            "(public addresses only), instead of `file`",
-                        },
-                        "language": {
-                            "type": "string",
-                            "description": "e.g. en; detected if absent",
-                        },
-                        "chunk_seconds": {"type": "number", "minimum": 5, "maximum": 3600},
-                        "model": {
-                            "type": "string",
-                            "description": "One of GET /v1/models; default: the server's",
-                        },
-                        "task": {"type": "string", "enum": ["transcribe", "translate"]},
-                        "prompt": {
-                            "type": "string",
-                            "maxLength": 2000,
-                            "description": "Words and spellings to expect (names, jargon)",
-                        },
-                        "temperature": {"type": "number", "minimum": 0, "maximum": 1},
-                        "callback_url": {
-                            "type": "string",
-                            "format": "uri",
-                            "description": "Receives a signed POST when the job ends",
-                        },
-                    },
-                }
-            }
-        },
-    }
 }
 
 
@@ -91,18 +48,23 @@ UPLOAD_BODY: dict[str, Any] = {
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobOut,
     summary="Submit an audio or video file for transcription",
-    openapi_extra=UPLOAD_BODY,
+    openapi_extra=JOB_FORM.openapi(),
     responses={
         400: {
             "model": ErrorOut,
             "description": "Empty file, unreadable body, or translation on an English-only model.",
         },
-        413: {"model": ErrorOut, "description": "Larger than VTX_MAX_UPLOAD_MB."},
+        413: {
+            "model": ErrorOut,
+            "description": "Larger than VTX_MAX_UPLOAD_MB, longer than VTX_MAX_DURATION_S or "
+            "the key's whole audio budget, or past the key's storage quota.",
+        },
         415: {"model": ErrorOut, "description": "Not audio or video in a supported format."},
         422: {
             "model": ErrorOut,
-            "description": "Missing file, invalid field, unknown model, or a URL that may "
-            "not or could not be fetched.",
+            "description": "Missing file, a field this form does not take, more fields than "
+            "VTX_MAX_FORM_FIELDS or VTX_MAX_FORM_BYTES allow, invalid field, unknown model, "
+            "or a URL that may not or could not be fetched.",
         },
     },
 )
@@ -114,17 +76,17 @@ async def create_job(
     caller: CallerDep,
 ) -> JobOut:
     began = time.perf_counter()
-    await check_quota(res, caller)
+    await check_before_upload(res, caller)
     try:
         upload = await receive_upload(
-            request, settings.uploads_dir, settings.max_upload_bytes, url_field="url"
+            request, settings.uploads_dir, FormLimits.of(settings), JOB_FORM.names, url_field="url"
         )
     except UploadError as exc:
         raise HTTPException(exc.status_code, exc.message) from exc
     source: Source | None = None
     try:
         options = parse_options(upload.fields)
-        source = await source_of(upload, options, settings)
+        source = await source_of(res, caller, upload, options)
         job = await accept(request, res, caller, source, options)
     except UploadError as exc:
         raise HTTPException(exc.status_code, exc.message) from exc
@@ -142,8 +104,8 @@ async def list_jobs(
     request: Request,
     session: SessionDep,
     caller: CallerDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200), READ_INTEGER] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000), READ_INTEGER] = 0,
 ) -> JobPage:
     counted = select(func.count()).select_from(Job)
     listed = select(Job)
@@ -166,7 +128,12 @@ async def list_jobs(
 
 
 async def job_or_404(session: SessionDep, job_id: str, caller: Caller) -> Job:
-    """The job, if it exists and this caller may see it; another key's job is 'unknown'."""
+    """The job, if it exists and this caller may see it; another key's job is 'unknown'.
+
+    Text that cannot be an id is unknown without a query: the database may refuse it
+    (PostgreSQL does NUL), and that must not be a 500."""
+    if _JOB_ID.fullmatch(job_id) is None:
+        raise HTTPException(404, "No job with this id: a job's id is 32 hex digits.")
     job = await session.get(Job, job_id)
     if job is None or not caller.owns(job):
         raise HTTPException(404, f"No job with id '{job_id}'.")
