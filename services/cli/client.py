@@ -1,4 +1,9 @@
-"""`vtx transcribe`: upload to a running gateway, draw progress, write the transcript."""
+"""`vtx transcribe`: upload to a running gateway, draw progress, write the transcript.
+
+A 429 (too many requests, unfinished jobs or audio in flight for the key) is not a
+failure: the upload waits as long as Retry-After says and tries again, until the
+command's --timeout runs out.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import IO, Any, cast
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -21,6 +27,8 @@ from shared.transcript import Format
 
 console = Console(stderr=True)
 POLL_S = 0.5
+RETRY_DEFAULT_S = 5.0
+RETRY_MAX_S = 300.0
 
 
 class _Reading:
@@ -60,12 +68,13 @@ def transcribe_file(
         data["chunk_seconds"] = str(chunk_seconds)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     timeouts = httpx.Timeout(60.0, connect=5.0)
+    deadline = time.monotonic() + timeout
     with httpx.Client(base_url=server, timeout=timeouts, headers=headers) as client:
         try:
-            job = _upload(client, path, data)
+            job = _upload(client, path, data, deadline)
             if job is None:
                 return 1
-            if not _follow(client, job, path.name, timeout):
+            if not _follow(client, job, path.name, deadline):
                 return 1
             response = client.get(f"/v1/jobs/{job['id']}/transcript", params={"format": fmt})
         except httpx.HTTPError as exc:
@@ -93,16 +102,32 @@ def _bar() -> Progress:
     )
 
 
-def _upload(client: httpx.Client, path: Path, data: dict[str, Any]) -> dict[str, Any] | None:
-    with _bar() as progress, path.open("rb") as handle:
+def _upload(
+    client: httpx.Client, path: Path, data: dict[str, Any], deadline: float
+) -> dict[str, Any] | None:
+    """POST the file; on 429 wait as told and send it again, until `deadline`."""
+    with _bar() as progress:
         task = progress.add_task(f"uploading {path.name}", total=path.stat().st_size)
-        reading = _Reading(handle, progress, task)
-        response = client.post(
-            "/v1/jobs",
-            files={"file": (path.name, cast(IO[bytes], reading))},
-            data=data,
-            timeout=None,
-        )
+        while True:
+            progress.update(task, completed=0, description=f"uploading {path.name}")
+            with path.open("rb") as handle:
+                reading = _Reading(handle, progress, task)
+                response = client.post(
+                    "/v1/jobs",
+                    files={"file": (path.name, cast(IO[bytes], reading))},
+                    data=data,
+                    timeout=None,
+                )
+            if response.status_code != 429:
+                break
+            pause = min(retry_after(response), deadline - time.monotonic())
+            if pause <= 0:
+                console.print(f"[red]gave up waiting:[/red] {escape(_detail(response))}")
+                return None
+            waiting = escape(f"waiting: {_detail(response)}")
+            progress.update(task, description=waiting)
+            progress.console.print(f"{waiting} (trying again in {pause:.0f} s)")
+            time.sleep(pause)
     if response.status_code != 202:
         console.print(f"[red]refused ({response.status_code}):[/red] {_detail(response)}")
         return None
@@ -110,9 +135,16 @@ def _upload(client: httpx.Client, path: Path, data: dict[str, Any]) -> dict[str,
     return job
 
 
-def _follow(client: httpx.Client, job: dict[str, Any], name: str, timeout: float) -> bool:
-    """Poll the job until it ends; the bar shows percent of audio transcribed."""
-    deadline = time.monotonic() + timeout
+def retry_after(response: httpx.Response) -> float:
+    """Seconds the server asked to wait (Retry-After in seconds), within sane bounds."""
+    value = response.headers.get("retry-after", "").strip()
+    if value.isascii() and value.isdigit() and len(value) <= 6:
+        return min(max(float(value), 1.0), RETRY_MAX_S)
+    return RETRY_DEFAULT_S
+
+
+def _follow(client: httpx.Client, job: dict[str, Any], name: str, deadline: float) -> bool:
+    """Poll the job until it ends (pausing on 429); the bar shows percent of audio done."""
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -124,15 +156,19 @@ def _follow(client: httpx.Client, job: dict[str, Any], name: str, timeout: float
         task = progress.add_task(f"transcribing {name}", total=100.0, state=job["status"])
         while True:
             response = client.get(f"/v1/jobs/{job['id']}")
-            response.raise_for_status()
-            job = response.json()
-            progress.update(task, completed=job["progress"]["percent"], state=job["status"])
-            if job["status"] in ("completed", "failed"):
-                break
-            if time.monotonic() > deadline:
-                console.print(f"[red]gave up after {timeout:g} s; job {job['id']} goes on[/red]")
+            pause = POLL_S
+            if response.status_code == 429:
+                pause = retry_after(response)
+            else:
+                response.raise_for_status()
+                job = response.json()
+                progress.update(task, completed=job["progress"]["percent"], state=job["status"])
+                if job["status"] in ("completed", "failed"):
+                    break
+            if time.monotonic() + pause > deadline:
+                console.print(f"[red]gave up waiting; job {job['id']} goes on[/red]")
                 return False
-            time.sleep(POLL_S)
+            time.sleep(pause)
     if job["status"] == "failed":
         console.print(f"[red]the job failed:[/red] {job['error']}")
         return False

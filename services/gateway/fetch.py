@@ -2,7 +2,8 @@
 
 Only http(s); every hop (the URL and each redirect) is resolved and checked against
 private, loopback and link-local ranges before any connection (shared.netguard);
-the body is counted against `VTX_MAX_UPLOAD_MB` as it streams into the spool, and
+the body is counted as it streams into the spool against the smaller of
+`VTX_MAX_UPLOAD_MB` and the storage the caller has left (services.gateway.quotas), and
 the whole download must end within `VTX_URL_TIMEOUT_S`. FFmpeg never sees the URL:
 it only ever opens the spooled file.
 """
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
 
 import anyio
 import httpx
 
-from services.gateway.uploads import UploadError, too_large
+from services.gateway.uploads import UploadError, clean_filename
 from shared import netguard
 from shared.config import Settings
 
@@ -29,12 +31,16 @@ def _refused(message: str) -> UploadError:
 
 
 def filename_of(url: httpx.URL) -> str | None:
-    name = PurePosixPath(unquote(url.path)).name
-    return name[:255] or None
+    return clean_filename(PurePosixPath(unquote(url.path)).name)
 
 
-async def download(url: str, settings: Settings) -> tuple[Path, int, str | None]:
-    """Fetch `url` into the spool: (path, size, file name); the caller owns the file."""
+async def download(
+    url: str, settings: Settings, max_bytes: int, too_big: UploadError
+) -> tuple[Path, int, str | None]:
+    """Fetch `url` into the spool: (path, size, file name); the caller owns the file.
+
+    `too_big` is raised as soon as the body (declared or received) passes `max_bytes`.
+    """
     try:
         current = netguard.check_url(url)
     except netguard.Refused as exc:
@@ -46,7 +52,7 @@ async def download(url: str, settings: Settings) -> tuple[Path, int, str | None]
     os.close(fd)
     try:
         with anyio.fail_after(settings.url_timeout_s):
-            size = await _follow(current, allow, path, settings)
+            size = await _follow(current, allow, path, settings, _Cap(max_bytes, too_big))
     except TimeoutError as exc:
         path.unlink(missing_ok=True)
         raise _refused(f"it took longer than {settings.url_timeout_s:g} s.") from exc
@@ -62,8 +68,14 @@ async def download(url: str, settings: Settings) -> tuple[Path, int, str | None]
     return path, size, filename_of(current)
 
 
+@dataclass(frozen=True)
+class _Cap:
+    max_bytes: int
+    too_big: UploadError
+
+
 async def _follow(
-    url: httpx.URL, allow: list[netguard.Network], path: Path, settings: Settings
+    url: httpx.URL, allow: list[netguard.Network], path: Path, settings: Settings, cap: _Cap
 ) -> int:
     async with netguard.client(settings.url_timeout_s) as http:
         for _ in range(settings.url_max_redirects + 1):
@@ -73,19 +85,19 @@ async def _follow(
                     continue
                 if response.status_code != 200:
                     raise netguard.Refused(f"the server answered {response.status_code}.")
-                return await _save(response, path, settings.max_upload_bytes)
+                return await _save(response, path, cap)
     raise netguard.Refused(f"more than {settings.url_max_redirects} redirects.")
 
 
-async def _save(response: httpx.Response, path: Path, max_bytes: int) -> int:
+async def _save(response: httpx.Response, path: Path, cap: _Cap) -> int:
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise too_large(max_bytes)
+    if declared.isascii() and declared.isdigit() and int(declared[:20]) > cap.max_bytes:
+        raise cap.too_big
     size = 0
     async with await anyio.open_file(path, "wb") as out:
         async for part in response.aiter_bytes():
             size += len(part)
-            if size > max_bytes:
-                raise too_large(max_bytes)
+            if size > cap.max_bytes:
+                raise cap.too_big
             await out.write(part)
     return size

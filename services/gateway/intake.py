@@ -1,9 +1,9 @@
 """Turning a received file (or a fetched URL) into a queued job, for /v1/jobs and /v1/audio.
 
 The order matters: options are checked before any media is probed, the probe decides
-what the file is, the key's quota of unfinished jobs is checked under a Redis lock
-together with the insert (the database is the truth for what is unfinished), and
-only then is the split queued.
+what the file is and how long it plays, the caller's quotas (services.gateway.quotas)
+are checked under their lock together with the store write and the insert (the
+database is the truth for what is held), and only then is the split queued.
 """
 
 from __future__ import annotations
@@ -14,25 +14,21 @@ from pathlib import Path
 import anyio
 import structlog
 from fastapi import HTTPException, Request, status
-from sqlalchemy import func
-from sqlmodel import col, select
 
-from services.gateway.auth import Caller, too_many
+from services.gateway import quotas
+from services.gateway.auth import Caller
 from services.gateway.fetch import download
 from services.gateway.options import JobOptions
 from services.gateway.uploads import Upload, UploadError
 from shared import dispatch
 from shared.config import Settings
-from shared.media import MediaError, MediaInfo, probe
+from shared.media import MediaError, MediaInfo, check_duration, probe
 from shared.models import Job
 from shared.runtime import Resources
 from shared.speech_models import UnknownModel, choose, is_multilingual
 from shared.store import media_key
-from shared.transitions import ACTIVE
 
 log = structlog.get_logger(__name__)
-
-QUOTA_RETRY_S = 10
 
 
 @dataclass
@@ -64,36 +60,16 @@ def choose_model(settings: Settings, options: JobOptions) -> str:
     return model
 
 
-async def source_of(upload: Upload, options: JobOptions, settings: Settings) -> Source:
-    """The uploaded file, or the media downloaded from `options.url`."""
+async def source_of(res: Resources, caller: Caller, upload: Upload, options: JobOptions) -> Source:
+    """The uploaded file, or the media downloaded from `options.url`, which may bring no
+    more than the caller may still store."""
     if options.url:
-        path, size, name = await download(options.url, settings)
+        allowance = await quotas.download_allowance(res, caller)
+        path, size, name = await download(
+            options.url, res.settings, allowance.max_bytes, allowance.refusal
+        )
         return Source(path, size, name, options.url)
     return Source(upload.path, upload.size, upload.filename)
-
-
-async def count_active(res: Resources, key_id: str) -> int:
-    async with res.sessions() as session:
-        statement = (
-            select(func.count())
-            .select_from(Job)
-            .where(col(Job.owner_id) == key_id)
-            .where(col(Job.status).in_([s.value for s in ACTIVE]))
-        )
-        return int((await session.exec(statement)).one())
-
-
-async def check_quota(res: Resources, caller: Caller) -> None:
-    """429 if the key already has its allowance of unfinished jobs."""
-    limit = res.settings.max_active_jobs
-    if caller.key_id is None or limit <= 0:
-        return
-    if await count_active(res, caller.key_id) >= limit:
-        raise too_many(
-            f"This key already has {limit} unfinished jobs (VTX_MAX_ACTIVE_JOBS); "
-            "wait for one to end.",
-            QUOTA_RETRY_S,
-        )
 
 
 async def accept(
@@ -109,6 +85,10 @@ async def accept(
         raise HTTPException(exc.status_code, exc.message) from exc
     except MediaError as exc:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from exc
+    try:
+        check_duration(info.duration_s, res.settings.max_duration_s)
+    except MediaError as exc:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from exc
     job = Job(
         media_key="",
         filename=source.filename,
@@ -130,27 +110,19 @@ async def accept(
         has_video=info.has_video,
     )
     job.media_key = media_key(job.id)
-    await res.store.put_file(job.media_key, source.path)
+    async with quotas.admitted(res, caller, info.duration_s, source.size):
+        await res.store.put_file(job.media_key, source.path)
+        try:
+            await _add(res, job)
+        except BaseException:
+            await res.store.delete(job.media_key)
+            raise
     try:
-        await _insert(res, caller, job)
-    except BaseException:
-        await res.store.delete(job.media_key)
-        raise
-    try:
-        await dispatch.split(res.queue, job.id, 0, job.request_id)
+        await dispatch.split(res.queue, job.id, 0, job.request_id, job.owner_id)
     except Exception as exc:  # the row is the truth: the reconciler enqueues it later
         log.warning("job.enqueue_deferred", job_id=job.id, error=repr(exc))
     log.info("job.accepted", job_id=job.id, size_bytes=source.size, duration_s=info.duration_s)
     return job
-
-
-async def _insert(res: Resources, caller: Caller, job: Job) -> None:
-    if caller.key_id is None or res.settings.max_active_jobs <= 0:
-        await _add(res, job)
-        return
-    async with res.queue.lock(f"vtx:quota:{caller.key_id}", timeout=30, blocking_timeout=30):
-        await check_quota(res, caller)
-        await _add(res, job)
 
 
 async def _add(res: Resources, job: Job) -> None:

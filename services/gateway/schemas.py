@@ -84,3 +84,33 @@ class JobPage(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+class CountOut(BaseModel):
+    used: int
+    limit: int | None = Field(description="null: no limit.")
+
+
+class AmountOut(BaseModel):
+    used: float
+    limit: float | None = Field(description="null: no limit.")
+
+
+class UsageOut(BaseModel):
+    key_id: str | None = Field(
+        description="The key these numbers are for; null when the API is open, where they "
+        "count every job sent without a key."
+    )
+    active_jobs: CountOut = Field(description="Jobs not yet completed or failed.")
+    audio_seconds_in_flight: AmountOut = Field(
+        description="Audio of those jobs, from the probe at upload (limit: "
+        "VTX_QUOTA_AUDIO_HOURS x 3600, or the key's own); a new job over it is 429."
+    )
+    stored_bytes: CountOut = Field(
+        description="Media still kept, of jobs in flight and ended (limit: "
+        "VTX_QUOTA_STORAGE_GB, or the key's own); a new file over it is 413."
+    )
+    requests_this_minute: CountOut | None = Field(
+        description="Requests in the current minute, this one included "
+        "(VTX_RATE_LIMIT_PER_MINUTE); null when the API is open or it cannot be read."
+    )

@@ -7,7 +7,9 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
+from shared.config import Settings
 from shared.jobs import SPLIT_QUEUE
+from tests.integration.conftest import gateway_for
 
 
 async def test_a_queued_job_has_no_transcript_yet(
@@ -58,3 +60,17 @@ async def test_the_openapi_document_describes_the_upload(
     schema = post["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert schema["anyOf"] == [{"required": ["file"]}, {"required": ["url"]}]
     assert {"400", "401", "413", "415", "422", "429"} <= set(post["responses"])
+
+
+async def test_media_longer_than_the_limit_is_refused_at_upload(
+    settings: Settings, speech_mp4: Path
+) -> None:
+    settings.max_duration_s = 5  # the fixture is longer; its probe says so
+    async with gateway_for(settings) as (app, client):
+        response = await client.post(
+            "/v1/jobs", files={"file": ("talk.mp4", speech_mp4.read_bytes())}
+        )
+        assert response.status_code == 413, response.text
+        assert "VTX_MAX_DURATION_S" in response.json()["detail"]
+        assert await app.state.resources.queue.zcard(SPLIT_QUEUE) == 0
+        assert not list(settings.uploads_dir.iterdir())  # nothing kept of it
