@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 SPLIT_QUEUE = "vtx:queue:split"
 TRANSCRIBE_QUEUE = "vtx:queue:transcribe"
+CALLBACK_QUEUE = "vtx:queue:callbacks"  # served by the gateway, which has egress
 QUEUES = {"split": SPLIT_QUEUE, "transcribe": TRANSCRIBE_QUEUE}
 
 SPLIT_TASK = "split_job"

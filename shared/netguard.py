@@ -7,6 +7,13 @@ the connection goes to that checked address (with the original Host header and
 TLS server name), so a second, different DNS answer cannot slip past the check.
 Redirects are never followed by the client library: each hop is checked again by
 whoever follows it.
+
+IPv6 forms that lead into IPv4 are judged by where they lead: an IPv4-mapped,
+-compatible or -translated address by the IPv4 inside it; NAT64, 6to4 and Teredo
+prefixes are refused outright (their gateways reach IPv4 networks this check cannot
+see; an IPv6-only cluster behind DNS64 exempts its NAT64 prefix on purpose). A
+refusal names the host, never the address it resolved to: that would map the
+server's network for whoever asks.
 """
 
 from __future__ import annotations
@@ -36,11 +43,46 @@ def allowed_networks(settings: Settings) -> list[Network]:
     return [ipaddress.ip_network(n, strict=False) for n in settings.url_allow_networks]
 
 
+# Refused whatever `is_global` says (Python 3.11 calls most of these global): they
+# lead into other networks, or are not routed on the internet.
+NOT_PUBLIC_V6 = tuple(
+    ipaddress.IPv6Network(n)
+    for n in (
+        "64:ff9b::/96",  # NAT64, well-known prefix (RFC 6052)
+        "64:ff9b:1::/48",  # NAT64, local use (RFC 8215)
+        "2002::/16",  # 6to4 (RFC 3056)
+        "2001::/32",  # Teredo (RFC 4380)
+        "fec0::/10",  # site-local, deprecated (RFC 3879)
+        "3fff::/20",  # documentation (RFC 9637)
+        "5f00::/16",  # SRv6 SIDs (RFC 9602)
+    )
+)
+# IPv6 forms whose last 32 bits are an IPv4 address the packet ends up at.
+EMBEDS_V4 = tuple(
+    ipaddress.IPv6Network(n)
+    for n in (
+        "::ffff:0:0/96",  # IPv4-mapped
+        "::/96",  # IPv4-compatible, deprecated (also :: and ::1)
+        "::ffff:0:0:0/96",  # IPv4-translated (SIIT, RFC 2765)
+    )
+)
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if any(address in network for network in EMBEDS_V4):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_public(address: IPAddress, allow: list[Network]) -> bool:
     if any(address in network for network in allow):
         return True
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return is_public(address.ipv4_mapped, allow)
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = embedded_ipv4(address)
+        if inner is not None:
+            return is_public(inner, allow)
+        if any(address in network for network in NOT_PUBLIC_V6):
+            return False
     return address.is_global and not address.is_multicast
 
 
@@ -74,12 +116,11 @@ async def resolve(host: str, port: int, allow: list[Network]) -> str:
         addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     if not addresses:
         raise Refused(f"The host '{host}' has no address.")
-    for address in addresses:
-        if not is_public(address, allow):
-            raise Refused(
-                f"'{host}' leads to {address}, a private, loopback, link-local or reserved "
-                "address; only public addresses may be fetched."
-            )
+    if not all(is_public(address, allow) for address in addresses):
+        raise Refused(
+            f"The host '{host}' is not public: it leads to a private, loopback, link-local "
+            "or reserved address; only public addresses may be fetched."
+        )
     return str(addresses[0])
 
 

@@ -9,16 +9,16 @@ from arq.worker import Worker
 from services.transcriber.jobs import merge_job, transcribe_chunk
 from shared.jobs import TRANSCRIBE_QUEUE
 from shared.runtime import Resources
-from shared.webhooks import deliver_callback
 from shared.worker import create_worker
 
 
 def transcriber_worker(res: Resources, ctx: dict[str, Any]) -> Worker:
     """ctx carries `engine`, `executor` and `layout` besides the resources."""
-    # One extra slot so a merge (or a callback) never waits behind a full set of chunks.
+    # One extra slot so a merge never waits behind a full set of chunks. Callbacks are
+    # not delivered here: the gateway does that, on its own queue.
     return create_worker(
         res.settings,
-        [transcribe_chunk, merge_job, deliver_callback],
+        [transcribe_chunk, merge_job],
         TRANSCRIBE_QUEUE,
         ctx,
         max_jobs=ctx["layout"].workers + 1,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -11,10 +12,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 
-from shared.webhooks import SIGNATURE_HEADER, verify_signature
+from shared import db
+from shared.config import Settings
+from shared.models import ApiKey
+from shared.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, verify_signature
 from tests.conftest import make_silent_video
-from tests.e2e.conftest import WEBHOOK_SECRET, Suite
+from tests.databases import PostgresServer
+from tests.e2e.conftest import WEBHOOK_SECRET, Suite, running_suite
 from tests.e2e.test_jobs import upload
 
 
@@ -101,7 +108,12 @@ def test_a_completed_job_calls_back_signed(
     assert not verify_signature("another-secret", body, headers[SIGNATURE_HEADER])
     sent = json.loads(body)
     assert sent["event"] == "job.completed" and sent["job"]["id"] == job_id
-    assert headers["X-Vtx-Delivery"] == f"{job_id}:1"
+    assert sent["delivery"] == headers[DELIVERY_HEADER] == f"{job_id}:1"  # signed, with the body
+    stamp = headers[SIGNATURE_HEADER].split(",")[0].removeprefix("t=")
+    arabic = stamp.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    for forged in (arabic, "9" * 5000):  # same value in other digits; a huge number
+        header = headers[SIGNATURE_HEADER].replace(f"t={stamp}", f"t={forged}")
+        assert not verify_signature(WEBHOOK_SECRET, body, header)
     job = suite.wait_for(job_id)
     callback = job["callback"]
     deadline = time.monotonic() + 10
@@ -131,3 +143,73 @@ def test_a_failing_receiver_gets_the_third_try(suite: Suite, tmp_path: Path) -> 
         assert callback["attempts"] == 3
     finally:
         failing.close()
+
+
+@pytest.fixture(scope="module")
+def tenants(
+    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None
+) -> Iterator[Suite]:
+    """A suite of its own: keys change the whole suite's mode (VTX_AUTH=auto)."""
+    with running_suite(tmp_path_factory.mktemp("tenants"), postgres) as suite:
+        yield suite
+
+
+def new_key(suite: Suite, name: str) -> dict[str, str]:
+    made: dict[str, str] = json.loads(suite.vtx("keys", "create", name, "--json"))
+    return made
+
+
+def forget_webhook_secret(suite: Suite, key_id: str) -> None:
+    """What a key made before keys had webhook secrets looks like."""
+    settings = Settings(data_dir=suite.data_dir, database_url=suite.env.get("VTX_DATABASE_URL"))
+
+    async def clear() -> None:
+        engine = db.create_engine(settings)
+        try:
+            async with db.session_factory(engine)() as session:
+                await session.exec(
+                    update(ApiKey).where(col(ApiKey.id) == key_id).values(webhook_secret=None)
+                )
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(clear())
+
+
+def submit_as(suite: Suite, key: dict[str, str], path: Path, callback_url: str) -> str:
+    with path.open("rb") as handle:
+        response = httpx.post(
+            f"{suite.gateway}/v1/jobs",
+            files={"file": handle},
+            data={"callback_url": callback_url},
+            headers={"Authorization": f"Bearer {key['key']}"},
+            timeout=60,
+        )
+    assert response.status_code == 202, response.text
+    job_id: str = response.json()["id"]
+    return job_id
+
+
+def test_each_key_signs_its_own_callbacks(
+    tenants: Suite, receiver: Receiver, tmp_path: Path
+) -> None:
+    alice, bob, legacy = (new_key(tenants, name) for name in ("alice", "bob", "legacy"))
+    assert alice["webhook_secret"] != bob["webhook_secret"]
+    forget_webhook_secret(tenants, legacy["id"])
+    silent = make_silent_video(tmp_path / "silent.mp4")  # ends failed: a callback too
+    owners = {submit_as(tenants, key, silent, receiver.url): key for key in (alice, bob, legacy)}
+    receiver.wait(3)
+    for headers, body, _ in receiver.calls:
+        sent = json.loads(body)
+        owner, delivery = owners[sent["job"]["id"]], f"{sent['job']['id']}:1"
+        assert sent["delivery"] == headers[DELIVERY_HEADER] == delivery
+        signature = headers[SIGNATURE_HEADER]
+        # A key without a secret of its own (made before keys had one) signs with the
+        # server's, as before; every other key with its own, which nobody else verifies.
+        expected = WEBHOOK_SECRET if owner is legacy else owner["webhook_secret"]
+        assert verify_signature(expected, body, signature)
+        candidates = [WEBHOOK_SECRET, *(key["webhook_secret"] for key in owners.values())]
+        assert not any(verify_signature(c, body, signature) for c in candidates if c != expected)
+        swapped = body.replace(f'"delivery":"{delivery}"'.encode(), b'"delivery":"x:2"')
+        assert swapped != body and not verify_signature(expected, swapped, signature)

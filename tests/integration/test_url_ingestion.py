@@ -140,3 +140,24 @@ async def test_private_addresses_are_refused_before_connecting(
         assert refused.status_code == 422, (url, refused.text)
         assert "only public addresses" in refused.json()["detail"]
     assert len(media_server.hits) == before  # no request ever reached the server
+
+
+async def test_ipv6_forms_leading_elsewhere_are_refused(
+    guarded: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    _, client = guarded
+    for host in ("[64:ff9b::a00:1]", "[2002:a00:1::1]", "[::ffff:0:a00:1]", "[::127.0.0.1]"):
+        refused = await submit_url(client, f"http://{host}/talk.mp4")
+        assert refused.status_code == 422, (host, refused.text)
+        assert "only public addresses" in refused.json()["detail"], host
+
+
+async def test_a_refusal_names_the_host_never_the_address_it_resolved_to(
+    guarded: tuple[FastAPI, httpx.AsyncClient], media_server: MediaServer
+) -> None:
+    _, client = guarded
+    port = media_server.base.rsplit(":", 1)[1]
+    refused = await submit_url(client, f"http://localhost:{port}/talk.mp4")
+    assert refused.status_code == 422, refused.text
+    detail = refused.json()["detail"]
+    assert "'localhost' is not public" in detail and "127.0.0.1" not in detail
