@@ -5,6 +5,7 @@ Screenshots of the finished page go to test-output/web/ at the repository root.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import re
 import shutil
@@ -16,6 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, Route, sync_playwright
 
+from services.gateway.api.routes.web import ASSETS, MODULES, STATIC_DIR
 from tests.conftest import recall
 from tests.e2e.conftest import Suite
 
@@ -71,6 +73,34 @@ def _page(context: BrowserContext) -> Page:
     )
     page.errors = errors  # type: ignore[attr-defined]
     return page
+
+
+IMPORT = re.compile(r"""^\s*(?:import|export)\b[^;]*?\bfrom\s*["']([^"']+)["']""", re.M | re.S)
+
+
+def test_the_page_is_es_modules_loaded_from_one_entry_with_relative_imports_only() -> None:
+    """index.html loads main.js alone, as a module; every module imports only siblings by
+    relative URL, every module is served and reached from main.js, and none is dead."""
+    html = (STATIC_DIR / "index.html").read_text()
+    scripts = re.findall(r"<script\b[^>]*>", html)
+    assert scripts == ['<script type="module" src="/static/main.js">'], scripts
+    files = {p.name for p in STATIC_DIR.glob("*.js")}
+    assert files == set(MODULES) and all(
+        ASSETS[name].startswith("text/javascript") for name in files
+    )
+    reached, todo = set(), ["main.js"]
+    while todo:
+        name = todo.pop()
+        reached.add(name)
+        source = (STATIC_DIR / name).read_text()
+        for target in IMPORT.findall(source):
+            assert re.fullmatch(r"\./[a-z]+\.js", target), f"{name} imports {target!r}"
+            assert target[2:] in files, f"{name} imports a missing {target}"
+            if target[2:] not in reached:
+                todo.append(target[2:])
+        assert not re.search(r"\bimport\s*\(", source), f"{name} imports at run time"
+        assert "window.state" not in source and not re.search(r"^(let|var) ", source, re.M), name
+    assert reached == files, f"never imported: {files - reached}"
 
 
 def wait_js(page: Page, script: str, arg: object = None, timeout: float = 20) -> None:
@@ -269,3 +299,132 @@ def test_an_api_key_is_asked_for_on_401_and_only_sent_as_a_header(
     assert page.evaluate("() => localStorage.getItem('vtx.apiKey')") is None
     page.unroute("**/v1/**")
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+DROP = """async ({ names, data }) => {
+  const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+  const dropped = new DataTransfer();
+  for (const name of names) dropped.items.add(new File([bytes], name, { type: "video/mp4" }));
+  window.dispatchEvent(new DragEvent("drop", { dataTransfer: dropped, cancelable: true }));
+  return [...document.querySelectorAll("#upload-list li .badge")].map((b) => b.textContent);
+}"""
+
+# Counts the page's uploads (XHRs) under way; a request ends at readyState 4, which comes
+# before the `load` handler that starts the next upload.
+COUNT_UPLOADS = """window.__uploads = { now: 0, most: 0 };
+const send = XMLHttpRequest.prototype.send;
+XMLHttpRequest.prototype.send = function (body) {
+  const count = window.__uploads;
+  count.now += 1;
+  count.most = Math.max(count.most, count.now);
+  let ended = false;
+  this.addEventListener("readystatechange", () => {
+    if (!ended && this.readyState === 4) {
+      ended = true;
+      count.now -= 1;
+    }
+  });
+  return send.call(this, body);
+};"""
+
+# A request from the page itself, bounded: it fails the test if it waits behind streams.
+OWN_REQUEST = """async () => {
+  const stop = new AbortController();
+  const timer = setTimeout(() => stop.abort(), 30000);
+  try {
+    const response = await fetch("/v1/jobs?limit=1", { signal: stop.signal });
+    return response.status;
+  } catch (e) {
+    return String(e);
+  } finally {
+    clearTimeout(timer);
+  }
+}"""
+
+
+def test_ten_files_at_once_share_one_event_stream_and_upload_a_few_at_a_time(
+    suite: Suite, context: BrowserContext, speech_mp4: Path, speech_words: list[str]
+) -> None:
+    """Ten jobs at once: one stream for the list (the browser has six connections to a
+    host, and one stream per job would take them all), uploads three at a time."""
+    page = _page(context)
+    streams: list[str] = []
+    page.on(
+        "request",
+        lambda r: streams.append(r.url) if r.url.split("?")[0].endswith("/events") else None,
+    )
+    page.add_init_script(COUNT_UPLOADS)
+    page.goto(f"{suite.gateway}/")
+    page.locator("#jobs-status").wait_for(state="attached")
+    wait_js(page, "() => document.readyState === 'complete'")
+    names = [f"ten-{i:02d}.mp4" for i in range(10)]
+    data = base64.b64encode(speech_mp4.read_bytes()).decode()
+    badges = page.evaluate(DROP, {"names": names, "data": data})
+    assert sorted(badges) == ["queued"] * 7 + ["uploading"] * 3, badges
+    assert "Queued on this page" in page.locator("#upload-list").inner_text()
+
+    ours = (
+        "[...document.querySelectorAll('#job-list li.job')]"
+        ".filter(li => li.querySelector('.job-name').textContent.startsWith('ten-'))"
+    )
+    wait_js(page, f"() => {ours}.length === 10", timeout=120)
+    assert page.locator("#upload-list li").count() == 0
+    assert page.evaluate(OWN_REQUEST) == 200  # not stalled behind the page's streams
+    wait_js(
+        page,
+        f"() => {ours}.every(li => li.dataset.status === 'completed'"
+        " && li.querySelector('progress').value === 100)",
+        timeout=300,
+    )
+    assert page.evaluate(OWN_REQUEST) == 200
+    most = page.evaluate("window.__uploads.most")
+    assert 1 <= most <= 3, f"{most} uploads ran at once"
+    assert len(streams) == 1 and streams[0].endswith("/v1/events"), streams
+
+    # The first upload opened in the viewer by itself; its transcript reads right.
+    page.locator("#transcript .word").nth(10).wait_for()
+    assert recall(speech_words, page.locator("#transcript").inner_text()) >= 0.85
+    page.screenshot(path=str(OUTPUT / "ten-jobs.png"), full_page=True)
+    assert page.errors == []  # type: ignore[attr-defined]
+    for job_id in page.evaluate(f"() => {ours}.map(li => li.dataset.id)"):
+        assert httpx.delete(f"{suite.gateway}/v1/jobs/{job_id}").status_code == 204
+
+
+def test_without_the_list_stream_the_page_polls_the_list(
+    suite: Suite, context: BrowserContext, speech_mp4: Path
+) -> None:
+    """Refused its one stream (the key's streams are all taken), the page still follows
+    its jobs to the end, by polling the job list."""
+    page = _page(context)
+    refused: list[str] = []
+    polls: list[str] = []
+
+    def full(route: Route) -> None:
+        refused.append(route.request.url)
+        route.fulfill(
+            status=429,
+            headers={"Retry-After": "10"},
+            content_type="application/json",
+            body='{"detail": "This address has 8 event streams open (VTX_MAX_EVENT_STREAMS)"}',
+        )
+
+    page.route("**/v1/events", full)
+    page.on("request", lambda r: polls.append(r.url) if "/v1/jobs?limit=" in r.url else None)
+    page.goto(f"{suite.gateway}/")
+    page.set_input_files("#file-input", str(speech_mp4))
+    item = page.locator("#job-list li.job").first
+    item.wait_for()
+    job_id = item.get_attribute("data-id")
+    wait_js(
+        page,
+        "id => { const li = document.querySelector(`#job-list li[data-id='${id}']`);"
+        " return li.dataset.status === 'completed'"
+        " && li.querySelector('progress').value === 100; }",
+        job_id,
+        timeout=120,
+    )
+    assert refused, "the page never asked for the list stream"
+    assert len(polls) >= 3, polls  # the first listing, then rounds of polling
+    page.unroute("**/v1/events")
+    assert page.errors == []  # type: ignore[attr-defined]
+    assert httpx.delete(f"{suite.gateway}/v1/jobs/{job_id}").status_code == 204
