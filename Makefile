@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps run test lint format unit integration e2e helm bench clean
+.PHONY: install system-deps run test test-long lint format unit integration e2e helm bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "vtx needs $(PYTHON) on PATH"; exit 1; }
@@ -34,6 +34,10 @@ format: $(STAMP)
 test: lint system-deps
 	$(BIN)/pytest -p no:cacheprovider -ra tests
 	VTX_TEST_DATABASE=postgres $(BIN)/pytest -p no:cacheprovider -ra tests/integration tests/e2e
+
+# The long campaigns (tests marked `long`: the whole hostile-media corpus), after `make test`.
+test-long: $(STAMP) system-deps
+	$(BIN)/pytest -p no:cacheprovider -ra -m long tests
 
 unit: $(STAMP)
 	$(BIN)/pytest -ra tests/unit

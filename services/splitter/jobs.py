@@ -17,11 +17,11 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 
 from services.splitter.chunking import SAMPLE_RATE, Samples, split
-from services.splitter.decode import check_duration, decode_pcm
+from services.splitter.decode import decode_pcm
 from shared import dispatch, transitions
 from shared.jobs import SplitPayload
 from shared.leases import Lease, claim_split
-from shared.media import MediaError
+from shared.media import MediaError, check_duration
 from shared.metrics import STAGE_SECONDS
 from shared.models import Chunk, ChunkStatus, Job, JobStatus
 from shared.outcomes import fail_job
@@ -108,7 +108,7 @@ async def _cut_and_enqueue(res: Resources, job: Job, lease: Lease) -> int:
     with ThreadPoolExecutor(1, thread_name_prefix="decode") as decoder:
         async with res.store.local_file(job.media_key) as path:
             chunks: Iterator[tuple[int, Samples]] = split(
-                decode_pcm(path, max_s), job.chunk_seconds
+                decode_pcm(path, max_s, job.duration_s), job.chunk_seconds
             )
             while (item := await loop.run_in_executor(decoder, next, chunks, None)) is not None:
                 if lease.lost.is_set():
@@ -139,4 +139,12 @@ async def _store_chunk(res: Resources, job: Job, index: int, start: int, samples
             )
             session.add(chunk)
             await session.commit()
-    await dispatch.transcribe(res.queue, job.id, index, chunk.attempts, job.request_id)
+    await dispatch.transcribe(
+        res.queue,
+        job.id,
+        index,
+        chunk.attempts,
+        job.request_id,
+        job.owner_id,
+        len(samples) / SAMPLE_RATE,
+    )
