@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from arq import ArqRedis
 
+from shared.fairness import FIRST_MS, Share, fair_score
 from shared.jobs import (
+    CALLBACK_QUEUE,
     CALLBACK_TASK,
     MERGE_TASK,
     SPLIT_QUEUE,
@@ -23,25 +25,51 @@ from shared.jobs import (
 from shared.queue import enqueue
 
 
-async def split(queue: ArqRedis, job_id: str, attempts: int, request_id: str | None) -> bool:
+async def split(
+    queue: ArqRedis,
+    job_id: str,
+    attempts: int,
+    request_id: str | None,
+    owner: str | None = None,
+) -> bool:
+    """Splits take turns by owner (the job's key), one split each."""
     payload = SplitPayload(job_id=job_id, request_id=request_id)
-    return await enqueue(queue, SPLIT_TASK, SPLIT_QUEUE, split_job_id(job_id, attempts), payload)
+    arq_id = split_job_id(job_id, attempts)
+    score = await fair_score(queue, SPLIT_QUEUE, arq_id, Share(owner, 1.0))
+    if score is None:
+        return False
+    return await enqueue(queue, SPLIT_TASK, SPLIT_QUEUE, arq_id, payload, score_ms=score)
 
 
 async def transcribe(
-    queue: ArqRedis, job_id: str, index: int, attempts: int, request_id: str | None
+    queue: ArqRedis,
+    job_id: str,
+    index: int,
+    attempts: int,
+    request_id: str | None,
+    owner: str | None = None,
+    seconds: float = 1.0,
 ) -> bool:
+    """Chunks take turns by owner (the job's key), each costing its `seconds` of audio."""
     payload = TranscribePayload(job_id=job_id, index=index, request_id=request_id)
     arq_id = transcribe_job_id(job_id, index, attempts)
-    return await enqueue(queue, TRANSCRIBE_TASK, TRANSCRIBE_QUEUE, arq_id, payload)
+    score = await fair_score(queue, TRANSCRIBE_QUEUE, arq_id, Share(owner, seconds))
+    if score is None:
+        return False
+    return await enqueue(queue, TRANSCRIBE_TASK, TRANSCRIBE_QUEUE, arq_id, payload, score_ms=score)
 
 
 async def merge(queue: ArqRedis, job_id: str, request_id: str | None) -> bool:
+    """A merge completes a job and is short: it goes ahead of every chunk."""
     payload = MergePayload(job_id=job_id, request_id=request_id)
-    return await enqueue(queue, MERGE_TASK, TRANSCRIBE_QUEUE, merge_job_id(job_id), payload)
+    arq_id = merge_job_id(job_id)
+    return await enqueue(queue, MERGE_TASK, TRANSCRIBE_QUEUE, arq_id, payload, score_ms=FIRST_MS)
 
 
-async def callback(queue: ArqRedis, job_id: str, attempt: int, on: str, defer_s: float = 0) -> bool:
-    payload = CallbackPayload(job_id=job_id, attempt=attempt, queue=on)
+async def callback(queue: ArqRedis, job_id: str, attempt: int, defer_s: float = 0) -> bool:
+    """Deliveries have their own queue: a receiver never holds a slot that transcribes."""
+    payload = CallbackPayload(job_id=job_id, attempt=attempt, queue=CALLBACK_QUEUE)
     arq_id = callback_job_id(job_id, attempt)
-    return await enqueue(queue, CALLBACK_TASK, on, arq_id, payload, defer_s=defer_s or None)
+    return await enqueue(
+        queue, CALLBACK_TASK, CALLBACK_QUEUE, arq_id, payload, defer_s=defer_s or None
+    )

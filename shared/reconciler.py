@@ -12,9 +12,16 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from shared import dispatch, retention, webhooks
-from shared.jobs import TRANSCRIBE_QUEUE
+from shared.jobs import (
+    SPLIT_QUEUE,
+    TRANSCRIBE_QUEUE,
+    merge_job_id,
+    split_job_id,
+    transcribe_job_id,
+)
 from shared.leases import unleased
 from shared.models import CallbackStatus, Chunk, ChunkStatus, Job, JobStatus, utcnow
+from shared.queue import release_abandoned
 from shared.runtime import Resources
 
 log = structlog.get_logger(__name__)
@@ -35,14 +42,14 @@ async def reconcile_once(res: Resources) -> Reconciled:
     async with res.sessions() as session:
         splits = list(
             await session.exec(
-                select(Job.id, Job.split_attempts, Job.request_id)
+                select(Job.id, Job.split_attempts, Job.request_id, Job.owner_id)
                 .where(col(Job.status).in_(SPLITTABLE))
                 .where(unleased(Job))
             )
         )
         chunks = list(
             await session.exec(
-                select(Chunk.job_id, Chunk.index, Chunk.attempts, Job.request_id)
+                select(Chunk, Job.request_id, Job.owner_id)
                 .join(Job, col(Job.id) == col(Chunk.job_id))
                 .where(col(Job.status).in_(TRANSCRIBABLE))
                 .where(col(Chunk.status) == ChunkStatus.pending.value)
@@ -63,7 +70,7 @@ async def reconcile_once(res: Resources) -> Reconciled:
             )
         )
         # Due callbacks (not held by a delivery in flight, see shared.webhooks) go back
-        # on the transcriber's queue, whichever worker ended the job.
+        # on the callback queue, which the gateway serves.
         callbacks = list(
             await session.exec(
                 select(Job.id, Job.callback_attempts)
@@ -82,13 +89,28 @@ async def reconcile_once(res: Resources) -> Reconciled:
         )
     for job_id in unstarted:
         await webhooks.job_ended(res, job_id)
-    counts = Reconciled(
-        splits=sum([await dispatch.split(res.queue, j, n, r) for j, n, r in splits]),
-        chunks=sum([await dispatch.transcribe(res.queue, j, i, n, r) for j, i, n, r in chunks]),
-        merges=sum([await dispatch.merge(res.queue, j, r) for j, r in merges]),
-        callbacks=sum(
-            [await dispatch.callback(res.queue, j, n, TRANSCRIBE_QUEUE) for j, n in callbacks]
+    abandoned = [
+        *((SPLIT_QUEUE, split_job_id(j, n)) for j, n, _, _ in splits),
+        *(
+            (TRANSCRIBE_QUEUE, transcribe_job_id(c.job_id, c.index, c.attempts))
+            for c, _, _ in chunks
         ),
+        *((TRANSCRIBE_QUEUE, merge_job_id(j)) for j, _ in merges),
+    ]
+    for queue, arq_id in abandoned:
+        await release_abandoned(res.queue, queue, arq_id, *_abandon_after(res))
+    counts = Reconciled(
+        splits=sum([await dispatch.split(res.queue, j, n, r, o) for j, n, r, o in splits]),
+        chunks=sum(
+            [
+                await dispatch.transcribe(
+                    res.queue, c.job_id, c.index, c.attempts, r, owner, c.end_s - c.start_s
+                )
+                for c, r, owner in chunks
+            ]
+        ),
+        merges=sum([await dispatch.merge(res.queue, j, r) for j, r in merges]),
+        callbacks=sum([await dispatch.callback(res.queue, j, n) for j, n in callbacks]),
     )
     if counts != Reconciled():
         log.info(
@@ -99,6 +121,14 @@ async def reconcile_once(res: Resources) -> Reconciled:
             callbacks=counts.callbacks,
         )
     return counts
+
+
+def _abandon_after(res: Resources) -> tuple[float, float]:
+    """arq's in-progress mark of the split and transcribe workers (their job timeout +
+    10 s), and how old it must be, unleased, to be a dead worker's: longer than a live
+    worker takes from taking a job to claiming it, retries of a slow database included."""
+    settings = res.settings
+    return settings.job_timeout_s + 10, max(3 * settings.lease_s, 90.0)
 
 
 async def run_forever(res: Resources) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import redis
 
-from services.cli.redis import redis_binary
+from services.cli.embedded_redis import redis_binary
 from tests.databases import BACKEND, PostgresServer
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -1,60 +1,66 @@
-"""`vtx up`: the whole suite as child processes of one command, stopped together."""
+"""`vtx up`: the whole suite as supervised child processes of one command.
+
+A service that dies is restarted (services/cli/supervise.py); Ctrl-C or SIGTERM stops
+everything in order: the gateway first (no new work), then the workers drain, then
+the health service, and Redis last.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-import signal
-import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
-from types import FrameType
 
 import httpx
+import redis
 from rich.console import Console
 from rich.table import Table
 
-from services.cli.redis import EmbeddedRedis
+from services.cli.embedded_redis import EmbeddedRedis
+from services.cli.supervise import Child, Record, StopRequest, Supervisor
+from services.gateway.exposure import ensure_protected_before_start
+from services.health.aggregate import SUPERVISOR_KEY
 from shared import apikeys, db, migrate
 from shared.config import SERVICES, Service, Settings
 
 console = Console(stderr=True)
 READY_TIMEOUT_S = 180.0
-STOP_GRACE_S = 15.0
-
-Children = dict[Service, subprocess.Popen[bytes]]
-
-
-class Stop(Exception):
-    """SIGTERM, turned into an exception so `vtx up` unwinds as on Ctrl-C."""
-
-
-def _raise_stop(_signum: int, _frame: FrameType | None) -> None:
-    raise Stop
+STOP_ORDER: tuple[tuple[Service, ...], ...] = (
+    ("gateway",),
+    ("splitter", "transcriber"),
+    ("health",),
+)
+RECORD_TTL_S = 60
+UVICORN_GRACE_S = 10.0  # services/cli/serve.py: open requests get this long to finish
 
 
 def run_suite(settings: Settings) -> int:
-    signal.signal(signal.SIGTERM, _raise_stop)
+    stop = StopRequest().install()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    overrides: dict[str, str] = {}
+    env = dict(os.environ)
     if "log_format" not in settings.model_fields_set and sys.stderr.isatty():
-        overrides["VTX_LOG_FORMAT"] = "console"  # a person is watching; machines get JSON
+        env["VTX_LOG_FORMAT"] = "console"  # a person is watching; machines get JSON
     with ExitStack() as stack:
         try:
-            if "redis_url" not in settings.model_fields_set:
-                embedded = EmbeddedRedis(settings.data_dir, settings.embedded_redis_port)
-                embedded.start()
-                stack.callback(embedded.stop)
-                overrides["VTX_REDIS_URL"] = embedded.url
+            env["VTX_REDIS_URL"] = _redis(settings, stack)
             # The embedded database is this command's own: bring it up to date first.
             asyncio.run(migrate.upgrade_database(settings))
-            children = _start_services(overrides)
-            stack.callback(_stop_all, children)
-            _wait_ready(settings, children)
-            _announce(settings)
-            return _watch(children)
-        except (KeyboardInterrupt, Stop):
+            ensure_protected_before_start(settings)
+            if stop.requested:
+                return 0
+            supervisor = Supervisor(
+                _children(settings, env), stop, console.print, _recorder(env["VTX_REDIS_URL"])
+            )
+            stack.callback(supervisor.stop, STOP_ORDER)
+            console.print("starting gateway, splitter, transcriber, health ...")
+            supervisor.start()
+            if supervisor.wait_ready(READY_TIMEOUT_S):
+                _announce(settings)
+                supervisor.run()
             console.print("stopping vtx ...")
             return 0
         except RuntimeError as exc:
@@ -62,35 +68,73 @@ def run_suite(settings: Settings) -> int:
             return 1
 
 
+def _redis(settings: Settings, stack: ExitStack) -> str:
+    """The configured Redis, or one started here and stopped after everything else."""
+    if "redis_url" in settings.model_fields_set:
+        return settings.redis_url
+    embedded = EmbeddedRedis(settings.data_dir, settings.embedded_redis_port)
+    embedded.start()
+
+    def stop_redis() -> None:
+        embedded.stop()
+        console.print("stopped redis")
+
+    stack.callback(stop_redis)
+    return embedded.url
+
+
 def _base(settings: Settings, service: Service) -> str:
     return f"http://{settings.host}:{settings.port(service)}"
 
 
-def _start_services(overrides: dict[str, str]) -> Children:
-    env = {**os.environ, **overrides}
-    return {
-        name: subprocess.Popen([sys.executable, "-m", "services.cli", name], env=env)
+def _children(settings: Settings, env: dict[str, str]) -> list[Child]:
+    # Workers get time to finish their running tasks (shared/worker.py) after uvicorn's.
+    drain_s = UVICORN_GRACE_S + settings.shutdown_grace_s + 10
+    return [
+        Child(
+            name=name,
+            command=[sys.executable, "-m", "services.cli", name],
+            env=env,
+            ready=_probe(f"{_base(settings, name)}/health/ready"),
+            stop_grace_s=drain_s if name in ("splitter", "transcriber") else UVICORN_GRACE_S + 10,
+        )
         for name in SERVICES
-    }
+    ]
 
 
-def _wait_ready(settings: Settings, children: Children) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    pending = set(children)
-    with console.status("starting gateway, splitter, transcriber, health ..."):
-        while pending:
-            for name in sorted(pending):
-                if children[name].poll() is not None:
-                    raise RuntimeError(f"the {name} exited while starting; see its log above")
-                url = f"{_base(settings, name)}/health/ready"
-                try:
-                    if httpx.get(url, timeout=1.0).status_code == 200:
-                        pending.discard(name)
-                except httpx.HTTPError:
-                    pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"not ready after {READY_TIMEOUT_S:g} s: {sorted(pending)}")
-            time.sleep(0.2)
+def _probe(url: str) -> Callable[[], bool]:
+    def ready() -> bool:
+        try:
+            return httpx.get(url, timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return ready
+
+
+def _recorder(redis_url: str) -> Record:
+    """Each child's state and restarts in Redis, where the health service reads them.
+
+    Written on every change and refreshed while `vtx up` runs; they expire without it.
+    A Redis that does not answer loses a record, never stops the supervision."""
+    client = redis.Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+
+    def record(child: Child) -> None:
+        fields = {
+            "state": child.state,
+            "restarts": child.restarts,
+            "last_exit": "" if child.last_exit is None else child.last_exit,
+            "pid": child.pid or "",
+            "at": time.time(),
+        }
+        key = f"{SUPERVISOR_KEY}{child.name}"
+        pipe = client.pipeline()
+        pipe.hset(key, mapping=fields)
+        pipe.expire(key, RECORD_TTL_S)
+        with contextlib.suppress(redis.RedisError):
+            pipe.execute()
+
+    return record
 
 
 def _announce(settings: Settings) -> None:
@@ -131,26 +175,3 @@ async def _access(settings: Settings) -> str:
         f"[yellow]No API key exists: the API is open {where}. "
         "`vtx keys create NAME` turns keys on.[/yellow]"
     )
-
-
-def _watch(children: Children) -> int:
-    while True:
-        for name, child in children.items():
-            code = child.poll()
-            if code is not None:
-                console.print(f"[red]the {name} exited with code {code}; stopping the suite[/red]")
-                return 1
-        time.sleep(0.5)
-
-
-def _stop_all(children: Children) -> None:
-    for child in children.values():
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_S
-    for child in children.values():
-        try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()

@@ -5,6 +5,9 @@ The verdict: `down` when nothing can be accepted (the gateway, the database, Red
 the object store is not there); `degraded` when work is accepted but waits (a
 splitter or transcriber is down, or a queue holds work that no live worker serves);
 `ok` otherwise.
+
+Under `vtx up`, a service that is down while its supervisor restarts it shows as
+`restarting`, with its count of restarts (`vtx:supervisor:<service>` in Redis).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from services.health.metrics import (
     DATA_DIR_SIZE,
     DEPENDENCY_UP,
     QUEUE_DEPTH,
+    SERVICE_RESTARTS,
     WORKERS_ALIVE,
 )
 from services.health.system import system_facts
@@ -31,6 +35,10 @@ from shared.worker import WORKERS_KEY
 
 REQUIRED = frozenset({"gateway", "database", "redis", "store"})
 QUEUE_SERVICE = {"split": "splitter", "transcribe": "transcriber"}
+# `vtx up` writes one hash per service here (services/cli/up.py): state, restarts,
+# last_exit, pid, at. Absent where no supervisor runs (Kubernetes restarts pods itself).
+SUPERVISOR_KEY = "vtx:supervisor:"
+COMING_BACK = frozenset({"restarting", "starting"})
 
 
 async def service_status(client: httpx.AsyncClient, name: str, url: str) -> dict[str, Any]:
@@ -66,6 +74,41 @@ async def live_workers(res: Resources) -> list[dict[str, Any]]:
     return [json.loads(v) for v in values if v]
 
 
+async def supervision(res: Resources) -> dict[str, dict[str, Any]]:
+    """What the supervisor says of each service it runs: state, restarts, last exit."""
+    keys = [key async for key in res.queue.scan_iter(match=f"{SUPERVISOR_KEY}*", count=100)]
+    pipe = res.queue.pipeline(transaction=False)
+    for key in keys:
+        pipe.hgetall(key)
+    records: list[dict[bytes, bytes]] = await pipe.execute() if keys else []
+    found: dict[str, dict[str, Any]] = {}
+    for key, record in zip(keys, records, strict=True):
+        fields = {k.decode(): v.decode() for k, v in record.items()}
+        if not fields:
+            continue
+        last_exit = fields.get("last_exit", "")
+        found[key.decode().removeprefix(SUPERVISOR_KEY)] = {
+            "state": fields.get("state", "unknown"),
+            "restarts": int(fields.get("restarts") or 0),
+            "last_exit": int(last_exit) if last_exit.lstrip("-").isdigit() else None,
+        }
+    return found
+
+
+def with_supervision(
+    services: dict[str, dict[str, Any]], supervised: dict[str, dict[str, Any]]
+) -> None:
+    """A service down while its supervisor brings it back is `restarting`, not just down."""
+    for name, part in services.items():
+        record = supervised.get(name)
+        if record is None:
+            continue
+        part["restarts"] = record["restarts"]
+        if part["status"] != "ok" and record["state"] in COMING_BACK:
+            part["status"] = "restarting"
+            part["last_exit"] = record["last_exit"]
+
+
 def verdict(
     services: dict[str, dict[str, Any]],
     dependencies: dict[str, dict[str, Any]],
@@ -93,8 +136,12 @@ async def detailed(res: Resources, client: httpx.AsyncClient) -> dict[str, Any]:
     services = dict(zip(names, statuses, strict=True))
     queues: dict[str, int] = {}
     workers: list[dict[str, Any]] = []
+    supervised: dict[str, dict[str, Any]] = {}
     if dependencies["redis"]["status"] == "ok":
-        queues, workers = await asyncio.gather(queue_depths(res), live_workers(res))
+        queues, workers, supervised = await asyncio.gather(
+            queue_depths(res), live_workers(res), supervision(res)
+        )
+    with_supervision(services, supervised)
     document = {
         "status": verdict(services, dependencies, queues, workers),
         "version": version(),
@@ -102,6 +149,7 @@ async def detailed(res: Resources, client: httpx.AsyncClient) -> dict[str, Any]:
         "dependencies": dependencies,
         "queues": queues,
         "workers": workers,
+        "supervisor": supervised,
         "system": system_facts(res.settings.data_dir),
         "model": services.get("transcriber", {}).get("info", {}),
     }
@@ -118,6 +166,7 @@ def _export(document: dict[str, Any]) -> None:
     for service in ("splitter", "transcriber"):
         alive = sum(1 for w in document["workers"] if w["service"] == service)
         WORKERS_ALIVE.labels(service).set(alive)
+    SERVICE_RESTARTS.update({name: r["restarts"] for name, r in document["supervisor"].items()})
     disk = document["system"]["disk"]
     DATA_DIR_FREE.set(disk["free_bytes"])
     DATA_DIR_SIZE.set(disk["total_bytes"])

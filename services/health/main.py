@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -36,8 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
             finally:
                 refresher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await refresher
+                await asyncio.gather(refresher, return_exceptions=True)
 
     app = service_app("health", settings, lifespan)
     app.include_router(router)

@@ -3,7 +3,11 @@ the disk (one exporter for each fact, so no other service reports them as zero).
 
 from __future__ import annotations
 
-from prometheus_client import Gauge
+from collections.abc import Iterator, Mapping
+
+from prometheus_client import REGISTRY, Gauge
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 QUEUE_DEPTH = Gauge(
     "vtx_queue_depth",
@@ -33,3 +37,31 @@ DATA_DIR_SIZE = Gauge(
     "Size of the data folder's file system.",
     multiprocess_mode="max",
 )
+
+
+class ServiceRestarts(Collector):
+    """`vtx_service_restarts_total{service}`: restarts `vtx up` made of each service.
+
+    The count is kept by the supervisor (in Redis), not in this process, so this
+    exports the last count the aggregator read rather than counting itself; it starts
+    again from 0 with a new `vtx up`, as a counter does after a restart."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+
+    def update(self, counts: Mapping[str, int]) -> None:
+        self._counts.update(counts)
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "vtx_service_restarts",
+            "Restarts of each service by its supervisor (`vtx up`), read from Redis.",
+            labels=["service"],
+        )
+        for service, count in sorted(self._counts.items()):
+            family.add_metric([service], count)
+        yield family
+
+
+SERVICE_RESTARTS = ServiceRestarts()
+REGISTRY.register(SERVICE_RESTARTS)

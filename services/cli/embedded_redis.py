@@ -9,6 +9,8 @@ from pathlib import Path
 
 import redis
 
+from services.cli.supervise import spawn
+
 
 def redis_binary() -> str:
     found = shutil.which("redis-server")
@@ -20,7 +22,10 @@ def redis_binary() -> str:
 
 
 class EmbeddedRedis:
-    """One redis-server child with AOF on, its files under the data folder."""
+    """One redis-server child with AOF on, its files under the data folder.
+
+    It runs in its own process group, so a terminal's Ctrl-C leaves it to `vtx up` to
+    stop last, and it gets SIGTERM should `vtx up` die."""
 
     def __init__(self, data_dir: Path, port: int) -> None:
         self.dir = data_dir / "redis"
@@ -45,7 +50,7 @@ class EmbeddedRedis:
             "--protected-mode", "yes",
             "--logfile", str(self.dir / "redis.log"),
         ]  # fmt: skip
-        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        self._process = spawn(command, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while not self._answers():
             if self._process.poll() is not None or time.monotonic() > deadline:
