@@ -9,23 +9,22 @@ so recovery takes about one lease, not arq's longest job timeout.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 import structlog
-from sqlalchemy import CursorResult, and_, func, or_, update
+from sqlalchemy import and_, func, or_, update
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from shared.db import SessionFactory
 from shared.models import Chunk, ChunkStatus, Job, JobStatus, utcnow
-from shared.retry import transient
+from shared.updates import update_one
 
 log = structlog.get_logger(__name__)
 
@@ -55,13 +54,9 @@ class Lease:
         self.owner = owner
         self.lost = asyncio.Event()
 
-    @transient
     async def _update(self, where: ColumnElement[bool], **values: Any) -> bool:
         statement = update(self._model).where(self._target).where(where).values(**values)
-        async with self._sessions() as session:
-            result = cast(CursorResult[Any], await session.exec(statement))
-            await session.commit()
-            return result.rowcount == 1
+        return await update_one(self._sessions, statement)
 
     async def renew(self, ttl_s: float) -> bool:
         expires = utcnow() + timedelta(seconds=ttl_s)
@@ -93,13 +88,18 @@ class Lease:
             yield self
         finally:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self.release())
+            try:
+                await asyncio.gather(task, return_exceptions=True)  # ours still propagates
+            finally:
+                await self._release_or_log()
+
+    async def _release_or_log(self) -> None:
+        try:
+            await asyncio.shield(self.release())
+        except Exception as exc:  # it expires on its own within one lease
+            log.warning("lease.release_failed", error=repr(exc))
 
 
-@transient
 async def claim_split(
     sessions: SessionFactory, job_id: str, owner: str, ttl_s: float
 ) -> Lease | None:
@@ -118,13 +118,11 @@ async def claim_split(
             started_at=func.coalesce(Job.started_at, utcnow()),
         )
     )
-    async with sessions() as session:
-        result = cast(CursorResult[Any], await session.exec(statement))
-        await session.commit()
-    return Lease(sessions, target, Job, owner) if result.rowcount == 1 else None
+    if not await update_one(sessions, statement):
+        return None
+    return Lease(sessions, target, Job, owner)
 
 
-@transient
 async def claim_chunk(
     sessions: SessionFactory, job_id: str, index: int, owner: str, ttl_s: float
 ) -> Lease | None:
@@ -141,7 +139,6 @@ async def claim_chunk(
             attempts=Chunk.attempts + 1,
         )
     )
-    async with sessions() as session:
-        result = cast(CursorResult[Any], await session.exec(statement))
-        await session.commit()
-    return Lease(sessions, target, Chunk, owner) if result.rowcount == 1 else None
+    if not await update_one(sessions, statement):
+        return None
+    return Lease(sessions, target, Chunk, owner)

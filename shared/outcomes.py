@@ -1,22 +1,83 @@
-"""How a job ends, in one place for every worker: the state change, the metric, the
-clean-up of what is no longer needed."""
+"""How a job ends, in one place for every worker: the state change, the metric, and what
+follows it (the chunks' clean-up, the media's where nothing is retained, the callback).
+
+Only the state change is retried, as one transaction. What follows it is idempotent
+and runs whenever the job is found in the state the call meant to reach, whether this
+call won the change or an earlier one did: a call that repeats one whose clean-up
+broke after its commit (a retry, a redelivered task) finishes that clean-up.
+"""
 
 from __future__ import annotations
 
+import structlog
+
 from shared import retention, transitions, webhooks
-from shared.metrics import JOBS
+from shared.metrics import JOBS, STAGE_SECONDS
+from shared.models import Job, JobStatus, Transcript, aware, utcnow
 from shared.retry import transient
 from shared.runtime import Resources
 
+log = structlog.get_logger(__name__)
 
-@transient
+
 async def fail_job(res: Resources, job_id: str, reason: str) -> bool:
     """Fail an unfinished job with a reason for a person; False if it had already ended."""
+    failed = await _fail(res, job_id, reason)
+    if failed:
+        JOBS.labels("failed").inc()
+        log.info("job.failed", job_id=job_id, reason=reason)
+    await settle(res, job_id, JobStatus.failed)
+    return failed
+
+
+async def complete_job(res: Resources, job: Job, transcript: Transcript) -> bool:
+    """Complete a transcribing job with its transcript; False if it was not transcribing."""
+    completed = await _complete(res, job.id, transcript)
+    if completed:
+        JOBS.labels("completed").inc()
+        age_s = (utcnow() - aware(job.created_at)).total_seconds()
+        STAGE_SECONDS.labels("end_to_end").observe(age_s)
+    await settle(res, job.id, JobStatus.completed)
+    return completed
+
+
+async def settle(res: Resources, job_id: str, status: JobStatus) -> None:
+    """What follows a job's end, if it ended as `status`; safe to run any number of times.
+
+    The callback is started even when the clean-up fails; the clean-up's error is then
+    raised, for the caller to retry or report."""
+    if await _status(res, job_id) != status:
+        return
+    try:
+        await retention.job_ended(res, job_id)
+    finally:
+        await webhooks.job_ended(res, job_id)
+
+
+@transient
+async def _fail(res: Resources, job_id: str, reason: str) -> bool:
     async with res.sessions() as session:
         failed = await transitions.fail(session, job_id, reason)
         await session.commit()
-    if failed:
-        JOBS.labels("failed").inc()
-        await retention.job_ended(res, job_id)
-        await webhooks.job_ended(res, job_id)
     return failed
+
+
+@transient
+async def _complete(res: Resources, job_id: str, transcript: Transcript) -> bool:
+    """The state change and the transcript in one transaction: both or neither."""
+    async with res.sessions() as session:
+        moved = await transitions.move(
+            session, job_id, JobStatus.completed, from_=[JobStatus.transcribing]
+        )
+        if not moved:
+            return False
+        session.add(transcript)
+        await session.commit()
+    return True
+
+
+@transient
+async def _status(res: Resources, job_id: str) -> JobStatus | None:
+    async with res.sessions() as session:
+        job = await session.get(Job, job_id)
+    return None if job is None else JobStatus(job.status)

@@ -32,7 +32,11 @@ def is_transient(exc: Exception) -> bool:
 
 
 def transient(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """Retry an idempotent step on transient errors: backoff with jitter, at most ~60 s."""
+    """Retry an idempotent step on transient errors: backoff with jitter, at most ~60 s.
+
+    Wrap one step that is safe to repeat whole (one transaction, one store call), never
+    a function that does more after a commit: its retry would find the change made and
+    skip the rest (shared.outcomes runs what follows a job's end outside any retry)."""
     wrapped: Callable[P, Awaitable[T]] = stamina.retry(
         on=is_transient, attempts=8, wait_initial=0.2, wait_max=5.0, timeout=60.0
     )(func)

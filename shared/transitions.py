@@ -8,12 +8,13 @@ matches no row and it learns so from the row count.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.models import Job, JobStatus, utcnow
+from shared.updates import updated_one
 
 ACTIVE = (JobStatus.queued, JobStatus.splitting, JobStatus.transcribing)
 
@@ -35,8 +36,7 @@ async def move(
         .where(Job.status.in_([s.value for s in from_]))  # type: ignore[attr-defined]
         .values(status=to.value, updated_at=utcnow(), **values)
     )
-    result = cast(CursorResult[Any], await session.exec(statement))
-    return result.rowcount == 1
+    return await updated_one(session, statement)
 
 
 async def fail(session: AsyncSession, job_id: str, reason: str) -> bool:

@@ -2,9 +2,10 @@
 
 The worker is supervised (a Redis outage restarts it with backoff instead of
 leaving a process that answers probes but does nothing), runs beside the
-reconciler, and shuts down gracefully: on exit it stops taking work, gives
-running jobs `shutdown_grace_s` to finish, then cancels the rest, which stay
-queued and whose leases are released for another worker.
+reconciler, and shuts down gracefully through arq's own drain
+(`handle_sig_wait_for_completion`, `job_completion_wait`): on exit it stops taking
+work, gives running jobs `shutdown_grace_s` to finish, then cancels the rest, which
+stay queued and whose leases are released for another worker.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
+import signal
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -28,7 +31,7 @@ from shared import reconciler
 from shared.config import Settings
 from shared.jobs import log_context
 from shared.leases import worker_identity
-from shared.metrics import WORKERS_BUSY
+from shared.metrics import WORKER_HEARTBEAT_FAILURES, WORKERS_BUSY
 from shared.queue import deserialize, redis_settings, serialize
 from shared.runtime import Resources
 
@@ -81,15 +84,34 @@ class Activity:
 
 
 async def heartbeat(res: Resources, activity: Activity) -> None:
-    """A key per live worker process, expiring unless renewed: the health service counts them."""
+    """A key per live worker process, expiring unless renewed: the health service counts them.
+
+    Every failed write is counted; an outage is logged once when it starts and once
+    when it ends, not every few seconds while it lasts."""
+    failing = False
     try:
         while True:
-            with contextlib.suppress(Exception):
-                await res.queue.set(activity.key, activity.describe(), ex=int(HEARTBEAT_S * 3))
+            failing = await _beat(res, activity, failing)
             await asyncio.sleep(HEARTBEAT_S)
     finally:
-        with contextlib.suppress(Exception):
+        try:
             await asyncio.shield(res.queue.delete(activity.key))
+        except Exception as exc:  # the key expires on its own
+            log.info("worker.heartbeat_key_left", error=repr(exc))
+
+
+async def _beat(res: Resources, activity: Activity, failing: bool) -> bool:
+    """Write the heartbeat once; True if it failed."""
+    try:
+        await res.queue.set(activity.key, activity.describe(), ex=int(HEARTBEAT_S * 3))
+    except Exception as exc:
+        WORKER_HEARTBEAT_FAILURES.labels(activity.service).inc()
+        if not failing:
+            log.warning("worker.heartbeat_failed", service=activity.service, error=repr(exc))
+        return True
+    if failing:
+        log.info("worker.heartbeat_recovered", service=activity.service)
+    return False
 
 
 def create_worker(
@@ -113,6 +135,7 @@ def create_worker(
         keep_result=0,
         poll_delay=0.05,
         handle_signals=False,
+        job_completion_wait=math.ceil(settings.shutdown_grace_s),  # see Supervised.stop
         job_serializer=serialize,
         job_deserializer=deserialize,
         on_job_start=activity.job_started,
@@ -121,38 +144,72 @@ def create_worker(
 
 
 class Supervised:
-    """Keeps one arq worker running, building a new one after a failure."""
+    """Keeps one arq worker running, building a new one after a failure, until `stop`."""
 
     def __init__(self, factory: Callable[[], Worker]) -> None:
         self._factory = factory
         self.worker: Worker | None = None
+        self._stopping = asyncio.Event()
+        self._ended = asyncio.Event()
 
     async def run(self) -> None:
         delay = 0.5
-        while True:
-            self.worker = self._factory()
-            try:
-                await self.worker.async_run()
-                return
-            except Exception as exc:
-                log.warning("worker.restarting", error=repr(exc), in_seconds=delay)
-                with contextlib.suppress(Exception, asyncio.CancelledError):
-                    await self.worker.close()
-                await asyncio.sleep(delay)
+        try:
+            while not self._stopping.is_set():
+                self.worker = self._factory()
+                try:
+                    await self.worker.async_run()
+                    return
+                except asyncio.CancelledError:
+                    if _cancelling() or not self._stopping.is_set():
+                        raise
+                    return  # arq ended its main task: the drain `stop` began is over
+                except Exception as exc:
+                    log.warning("worker.restarting", error=repr(exc), in_seconds=delay)
+                    await _close(self.worker)
+                await self._pause(delay)
                 delay = min(delay * 2, 10.0)
+        finally:
+            self._ended.set()
+
+    async def _pause(self, delay_s: float) -> None:
+        """Wait before the next restart, or until `stop`, whichever comes first."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), delay_s)
 
     async def stop(self, grace_s: float) -> None:
+        """Drain: take no new jobs, give running ones up to `grace_s` to finish, cancel the
+        rest (arq keeps them queued).
+
+        arq's own drain waits `job_completion_wait` (the worker's `shutdown_grace_s`);
+        a shorter `grace_s` ends it sooner by closing the worker, which cancels."""
+        self._stopping.set()
         worker = self.worker
         if worker is None:
             return
-        if worker.main_task is not None:
-            worker.main_task.cancel()  # no new jobs from here on
-        running = [t for t in worker.tasks.values() if not t.done()]
-        if running:
-            log.info("worker.draining", jobs=len(running), grace_s=grace_s)
-            await asyncio.wait(running, timeout=grace_s)
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await worker.close()
+        log.info("worker.draining", grace_s=grace_s)
+        worker.handle_sig_wait_for_completion(signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ended.wait(), grace_s)
+        await _close(worker)
+
+
+def _cancelling() -> bool:
+    """True if the running task itself is being cancelled (not merely a task it awaited)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def _close(worker: Worker) -> None:
+    """Close a worker, cancelling what it still runs; a cancellation of the caller goes on."""
+    try:
+        await worker.close()
+    except asyncio.CancelledError:
+        if _cancelling():
+            raise
+        log.info("worker.closed_with_cancelled_jobs")  # arq keeps them queued
+    except Exception as exc:  # Redis is down: the worker's keys expire on their own
+        log.warning("worker.close_failed", error=repr(exc))
 
 
 @asynccontextmanager

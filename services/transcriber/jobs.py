@@ -2,7 +2,8 @@
 
 Both are idempotent: a chunk is claimed under a lease and marked done by a
 conditional update, so a second delivery cannot double its words, and the merge
-completes a job only once.
+completes a job only once (shared.outcomes). A chunk's error is retried (arq
+`Retry`) only when `shared.retry` calls it transient; any other fails the job at once.
 """
 
 from __future__ import annotations
@@ -11,26 +12,26 @@ import asyncio
 import time
 from collections import defaultdict
 from concurrent.futures import Executor
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import structlog
 from arq import Retry
-from sqlalchemy import CursorResult, func, update
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.transcriber.engine import Decode, Engine, EngineResult
-from shared import retention, transitions, webhooks
+from shared import outcomes
 from shared.jobs import MergePayload, TranscribePayload
 from shared.leases import Lease, claim_chunk
-from shared.metrics import AUDIO_SECONDS, CHUNK_RETRIES, JOBS, REALTIME_FACTOR, STAGE_SECONDS
-from shared.models import Chunk, ChunkStatus, Job, JobStatus, Transcript, aware, utcnow
-from shared.outcomes import fail_job
+from shared.metrics import AUDIO_SECONDS, CHUNK_RETRIES, REALTIME_FACTOR, STAGE_SECONDS
+from shared.models import Chunk, ChunkStatus, Job, JobStatus, Transcript, utcnow
 from shared.retry import is_transient, transient
 from shared.runtime import Resources
 from shared.speech_models import is_multilingual
 from shared.transcript import ChunkResult, Segment, merge_chunks
+from shared.updates import update_one
 
 log = structlog.get_logger(__name__)
 
@@ -54,13 +55,16 @@ async def merge_job(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
 async def _transcribe(ctx: dict[str, Any], task: TranscribePayload) -> str:
     res: Resources = ctx["resources"]
     job, chunk = await _load(res, task)
-    if job is None or chunk is None or JobStatus(job.status).finished:
+    if job is None or chunk is None:
+        return "dropped"
+    if JobStatus(job.status).finished:  # finish what its end left undone, if anything
+        await outcomes.settle(res, job.id, JobStatus(job.status))
         return "dropped"
     if chunk.status == ChunkStatus.done:
         await try_merge(res, job.id)
         return "already-done"
     if job.task == "translate" and not is_multilingual(job.model or res.settings.model):
-        await fail_job(res, job.id, "The model knows only English: it cannot translate.")
+        await outcomes.fail_job(res, job.id, "The model knows only English: it cannot translate.")
         return "failed"
     lease = await claim_chunk(
         res.sessions, job.id, chunk.index, ctx["worker_id"], res.settings.lease_s
@@ -71,7 +75,7 @@ async def _transcribe(ctx: dict[str, Any], task: TranscribePayload) -> str:
     if attempts > 1:
         CHUNK_RETRIES.inc()
     if attempts > res.settings.max_tries:
-        await fail_job(
+        await outcomes.fail_job(
             res,
             job.id,
             f"Chunk {chunk.index} was started {attempts} times without finishing "
@@ -82,8 +86,22 @@ async def _transcribe(ctx: dict[str, Any], task: TranscribePayload) -> str:
     async with lease.heartbeat(res.settings.lease_s):
         outcome = await _work(ctx, res, job, chunk, lease, attempts)
     if outcome == "done":
-        await try_merge(res, job.id)
+        await _merge_or_retry(res, job.id, attempts)
     return outcome
+
+
+async def _merge_or_retry(res: Resources, job_id: str, attempts: int) -> None:
+    """Merge after the chunk is stored; on a transient error, let arq deliver it again.
+
+    The chunk is done by then, so the redelivery only merges, or finishes the clean-up
+    and callback of a merge that committed before the error."""
+    try:
+        await try_merge(res, job_id)
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        log.warning("merge.retrying", error=repr(exc))
+        raise Retry(defer=_backoff_s(attempts)) from exc
 
 
 async def _work(
@@ -137,13 +155,21 @@ async def _run_engine(
 
 
 async def _on_error(res: Resources, job_id: str, index: int, attempts: int, exc: Exception) -> None:
-    """Retry with backoff while tries remain, then fail the job with the reason."""
-    log.warning("chunk.error", error=repr(exc), attempt=attempts, transient=is_transient(exc))
-    if attempts < res.settings.max_tries:
-        raise Retry(defer=min(2.0**attempts, 30.0)) from exc
-    await fail_job(
-        res, job_id, f"Chunk {index} could not be transcribed after {attempts} tries: {exc}"
-    )
+    """Retry a transient error while tries remain; fail the job at once on a permanent one,
+    which no retry can mend (audio that is not samples, a model that will not load)."""
+    transient_error = is_transient(exc)
+    log.warning("chunk.error", error=repr(exc), attempt=attempts, transient=transient_error)
+    if not transient_error:
+        await outcomes.fail_job(res, job_id, f"Chunk {index} could not be transcribed: {exc}")
+    elif attempts < res.settings.max_tries:
+        raise Retry(defer=_backoff_s(attempts)) from exc
+    else:
+        reason = f"Chunk {index} could not be transcribed after {attempts} tries: {exc}"
+        await outcomes.fail_job(res, job_id, reason)
+
+
+def _backoff_s(attempts: int) -> float:
+    return min(2.0**attempts, 30.0)
 
 
 def _offset(result: EngineResult, chunk: Chunk) -> list[dict[str, Any]]:
@@ -161,7 +187,6 @@ def _offset(result: EngineResult, chunk: Chunk) -> list[dict[str, Any]]:
     return shifted
 
 
-@transient
 async def _complete_chunk(res: Resources, chunk: Chunk, result: EngineResult) -> bool:
     """Store the chunk's segments once: only the pending -> done update may write them."""
     statement = (
@@ -179,41 +204,48 @@ async def _complete_chunk(res: Resources, chunk: Chunk, result: EngineResult) ->
             updated_at=utcnow(),
         )
     )
-    async with res.sessions() as session:
-        outcome = cast(CursorResult[Any], await session.exec(statement))
-        await session.commit()
-        return outcome.rowcount == 1
+    return await update_one(res.sessions, statement)
+
+
+async def try_merge(res: Resources, job_id: str) -> bool:
+    """Complete the job if its split is over and every chunk is done; True if this call did.
+
+    A job found completed already gets what follows its end once more (idempotent), so
+    a merge delivered again finishes one whose clean-up broke."""
+    began = time.perf_counter()
+    merged = await _merge(res, job_id)
+    if not isinstance(merged, tuple):
+        if merged == JobStatus.completed:
+            await outcomes.settle(res, job_id, merged)
+        return False
+    job, transcript = merged
+    merge_s = time.perf_counter() - began
+    if not await outcomes.complete_job(res, job, transcript):
+        return False  # another worker's merge won
+    STAGE_SECONDS.labels("merge").observe(merge_s)
+    log.info("job.completed", chunks=job.chunks_total)
+    return True
 
 
 @transient
-async def try_merge(res: Resources, job_id: str) -> bool:
-    """Complete the job if its split is over and every chunk is done; True if this call did."""
+async def _merge(res: Resources, job_id: str) -> tuple[Job, Transcript] | JobStatus | None:
+    """The job and its merged transcript; if it cannot be merged now, its status (None:
+    deleted)."""
     async with res.sessions() as session:
         job = await session.get(Job, job_id)
-        if job is None or job.status != JobStatus.transcribing or job.chunks_total is None:
-            return False
+        if job is None:
+            return None
+        status = JobStatus(job.status)
+        if status != JobStatus.transcribing or job.chunks_total is None:
+            return status
         if await _count_done(session, job_id) < job.chunks_total:
-            return False
-        began = time.perf_counter()
+            return status
         chunks = list(
             await session.exec(
                 select(Chunk).where(col(Chunk.job_id) == job_id).order_by(col(Chunk.index))
             )
         )
-        transcript = _transcript(job, chunks)
-        if not await transitions.move(
-            session, job_id, JobStatus.completed, from_=[JobStatus.transcribing]
-        ):
-            return False
-        session.add(transcript)
-        await session.commit()
-    await retention.job_ended(res, job_id)
-    await webhooks.job_ended(res, job_id)
-    STAGE_SECONDS.labels("merge").observe(time.perf_counter() - began)
-    STAGE_SECONDS.labels("end_to_end").observe((utcnow() - aware(job.created_at)).total_seconds())
-    JOBS.labels("completed").inc()
-    log.info("job.completed", chunks=len(chunks))
-    return True
+    return job, _transcript(job, chunks)
 
 
 async def _count_done(session: AsyncSession, job_id: str) -> int:
