@@ -169,6 +169,9 @@ class Settings(BaseSettings):
     max_event_streams: int = Field(
         default=8, ge=1, description="Event streams open at once per key (per address if open)."
     )
+    event_stream_max_s: float = Field(
+        default=3600.0, gt=0, description="Longest one event stream stays open (it reconnects)."
+    )
     max_connections: int = Field(
         default=1000, ge=1, description="Concurrent connections per service process."
     )
@@ -178,6 +181,17 @@ class Settings(BaseSettings):
     body_idle_timeout_s: float = Field(
         default=30.0, gt=0, description="Longest pause between two pieces of a request's body."
     )
+
+    @field_validator(
+        "media_retention", "failed_media_retention", "callback_retry_for", mode="before"
+    )
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        """Durations as plain seconds (`0`, `90`, `1.5`) or ISO 8601 (`P7D`, `PT2H`)."""
+        text = value.strip() if isinstance(value, str) else ""
+        if text.isascii() and text.replace(".", "", 1).isdecimal():
+            return timedelta(seconds=float(text))
+        return value
 
     @field_validator("models", "url_allow_networks", "allowed_hosts", mode="before")
     @classmethod

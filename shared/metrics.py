@@ -36,6 +36,22 @@ WORKERS_BUSY = Gauge(
     ["service"],
     multiprocess_mode="livesum",
 )
+OPENAI_WAITING = Gauge(
+    "vtx_openai_waiting",
+    "Requests to /v1/audio/* waiting now for their transcript (a client that leaves "
+    "stops its wait; its job goes on).",
+    multiprocess_mode="livesum",
+)
+RATE_LIMIT_UNAVAILABLE = Counter(
+    "vtx_rate_limit_unavailable",
+    "Requests let through unlimited because Redis, which counts them, could not be reached.",
+)
+WORKER_HEARTBEAT_FAILURES = Counter(
+    "vtx_worker_heartbeat_failures",
+    "Worker heartbeats that could not be written to Redis; while they fail, the health "
+    "service counts the worker as gone.",
+    ["service"],
+)
 
 
 def instrument(app: FastAPI) -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, String
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, String
 from sqlmodel import Field, SQLModel
 
 
@@ -58,7 +58,8 @@ class Job(SQLModel, table=True):
     error: str | None = None
     filename: str | None = Field(default=None, max_length=255)
     media_key: str = Field(max_length=255)
-    size_bytes: int = 0
+    # Uploads reach 2 GiB and more; SQLite's INTEGER is 64-bit already.
+    size_bytes: int = Field(default=0, sa_type=BigInteger().with_variant(Integer(), "sqlite"))
     language: str | None = Field(default=None, max_length=16)
     chunk_seconds: float
     request_id: str | None = Field(default=None, max_length=64)

@@ -12,7 +12,11 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.gateway.api.routes import audio, events, jobs, media, web
+from services.gateway.api.routes import audio, events, jobs, media, usage, web
+from services.gateway.deliveries import delivering
+from services.gateway.exposure import ensure_protected
+from services.gateway.hosts import HostGuard
+from services.gateway.watcher import EventWatcher
 from shared.config import Settings
 from shared.runtime import open_resources
 from shared.secrets import secret
@@ -29,8 +33,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.uploads_dir.mkdir(parents=True, exist_ok=True)
         app.state.media_secret = secret(settings, "media")
         async with open_resources(settings) as res:
+            await ensure_protected(settings, res.sessions)  # before anything is served
             app.state.resources = res
-            yield
+            async with (
+                delivering(res),
+                EventWatcher(res.sessions, settings.max_event_streams) as watcher,
+            ):
+                app.state.event_watcher = watcher
+                yield
 
     app = service_app(
         "gateway",
@@ -39,11 +49,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Upload audio or video, follow its progress, fetch its transcript.",
     )
     app.middleware("http")(request_id)
+    app.add_middleware(HostGuard, allowed_hosts=settings.allowed_hosts)
     app.add_exception_handler(StarletteHTTPException, allow_every_method)
     app.include_router(jobs.router)
     app.include_router(events.router)
     app.include_router(media.router)
     app.include_router(audio.router)
+    app.include_router(usage.router)
     app.include_router(web.router)
     return app
 

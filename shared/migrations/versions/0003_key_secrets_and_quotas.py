@@ -1,7 +1,9 @@
-"""per-key webhook secrets and quota overrides
+"""per-key webhook secrets and quota overrides; job sizes past 2 GiB
 
 Columns are only added (no constraint, no table copy), so SQLite alters the table
-in place.
+in place. `job.size_bytes` becomes BIGINT where the type matters (PostgreSQL's
+INTEGER stops at 2 GiB, the default upload limit); SQLite's INTEGER is 64-bit
+already and its ALTER would copy the table, so it is left as is there.
 
 Revision ID: 0003
 Revises: 0002
@@ -30,11 +32,18 @@ def _key_columns() -> list[sa.Column[object]]:
     ]
 
 
+def _size_type(to: sa.types.TypeEngine[int], from_: sa.types.TypeEngine[int]) -> None:
+    if op.get_bind().dialect.name != "sqlite":
+        op.alter_column("job", "size_bytes", type_=to, existing_type=from_, nullable=False)
+
+
 def upgrade() -> None:
     for column in _key_columns():
         op.add_column("apikey", column)
+    _size_type(sa.BigInteger(), sa.Integer())
 
 
 def downgrade() -> None:
+    _size_type(sa.Integer(), sa.BigInteger())
     for column in reversed(_key_columns()):
         op.drop_column("apikey", column.name)
