@@ -12,13 +12,15 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import db
 from shared.config import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The PostgreSQL advisory lock that serialises concurrent upgrades (any constant, ours alone).
+MIGRATION_LOCK = 0x76_74_78_6D_69_67  # "vtxmig"
 
 
 class SchemaBehind(RuntimeError):
@@ -48,7 +50,13 @@ async def upgrade_database(settings: Settings) -> None:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Migrate; on PostgreSQL under a transaction-scoped advisory lock, because replicas
+    that start together (every pod of a Helm release runs `vtx db upgrade` before it
+    serves) would otherwise race to create the same tables. The one that waited finds
+    the schema current and does nothing."""
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(lambda c: command.upgrade(alembic_config(c), revision))
 
 

@@ -22,18 +22,23 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "vtx"
+LAB_VALUES = REPO / "deploy" / "lab" / "values.yaml"
 BIN = Path(sys.executable).parent
 RELEASE = "rel"
 KUBE_VERSION = "1.33.0"
+# The oldest Kubernetes the chart supports: the k8s lab's (batch/v1beta1 CronJob,
+# policy/v1beta1 PDB, autoscaling/v2beta2 HPA, no KEDA or Prometheus Operator).
+OLD_KUBE_VERSION = "1.20.2"
 API_VERSIONS = ("keda.sh/v1alpha1", "monitoring.coreos.com/v1")
 
-# name -> extra `helm template` arguments. The ci/ files plus the bare defaults and a
-# "full" evaluation render with every optional part switched on.
+# name -> extra `helm template` arguments. The ci/ files plus the bare defaults, the lab's
+# values and a "full" evaluation render with every optional part switched on.
 SCENARIOS: dict[str, list[str]] = {
     path.stem.removesuffix("-values"): ["-f", str(path)]
     for path in sorted((CHART / "ci").glob("*.yaml"))
 }
 SCENARIOS["default"] = []
+SCENARIOS["lab"] = ["-f", str(LAB_VALUES)]
 SCENARIOS["full"] = [
     "--set",
     "backup.enabled=true",
@@ -50,6 +55,9 @@ SCENARIOS["full"] = [
     "--set",
     "ingress.enabled=true",
 ]
+# The same on Kubernetes 1.20, where no custom resource API is served.
+OLD_SCENARIOS = {f"{name}@1.20": SCENARIOS[name] for name in ("default", "full", "lab")}
+ALL_SCENARIOS = {**SCENARIOS, **OLD_SCENARIOS}
 
 
 def load_module(path: Path, name: str) -> ModuleType:
@@ -96,21 +104,29 @@ def run_helm(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def template_args(extra: list[str]) -> list[str]:
-    args = ["template", RELEASE, str(CHART), "--namespace", "vtx", "--kube-version", KUBE_VERSION]
-    for api in API_VERSIONS:
-        args += ["--api-versions", api]
+def template_args(extra: list[str], kube_version: str = KUBE_VERSION) -> list[str]:
+    args = ["template", RELEASE, str(CHART), "--namespace", "vtx", "--kube-version", kube_version]
+    if kube_version == KUBE_VERSION:
+        for api in API_VERSIONS:
+            args += ["--api-versions", api]
     return args + extra
 
 
 @pytest.fixture(scope="session")
 def template(helm: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run `helm template` with extra arguments (for one-off renders)."""
+    """Run `helm template` with extra arguments (for one-off renders); kube_version=... for
+    another cluster than 1.33."""
 
-    def _template(*extra: str) -> subprocess.CompletedProcess[str]:
-        return run_helm(helm, *template_args(list(extra)))
+    def _template(
+        *extra: str, kube_version: str = KUBE_VERSION
+    ) -> subprocess.CompletedProcess[str]:
+        return run_helm(helm, *template_args(list(extra), kube_version))
 
     return _template
+
+
+def kube_version_of(scenario: str) -> str:
+    return OLD_KUBE_VERSION if scenario.endswith("@1.20") else KUBE_VERSION
 
 
 @pytest.fixture(scope="session")
@@ -119,18 +135,22 @@ def renders(helm: Path) -> dict[str, str]:
 
     def render(item: tuple[str, list[str]]) -> tuple[str, str]:
         name, extra = item
-        proc = run_helm(helm, *template_args(extra))
+        proc = run_helm(helm, *template_args(extra, kube_version_of(name)))
         assert proc.returncode == 0, f"helm template {name} failed:\n{proc.stderr}"
         return name, proc.stdout
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(pool.map(render, SCENARIOS.items()))
+        return dict(pool.map(render, ALL_SCENARIOS.items()))
+
+
+def parse(text: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(text) if d]
 
 
 @pytest.fixture(scope="session")
 def docs(renders: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
     """scenario -> parsed documents."""
-    return {name: [d for d in yaml.safe_load_all(text) if d] for name, text in renders.items()}
+    return {name: parse(text) for name, text in renders.items()}
 
 
 def by_kind(documents: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
@@ -159,3 +179,19 @@ def pod_labels(doc: dict[str, Any]) -> dict[str, str]:
 
 def env_of(container: dict[str, Any]) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def secret_keys_of(container: dict[str, Any]) -> set[str]:
+    """The Secret keys a container reads, one by one (env valueFrom.secretKeyRef)."""
+    return {
+        e["valueFrom"]["secretKeyRef"]["key"]
+        for e in container.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+
+
+def containers_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = pod_spec(doc)
+    if spec is None:
+        return []
+    return list(spec.get("initContainers", [])) + list(spec["containers"])

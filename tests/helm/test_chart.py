@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -11,15 +12,21 @@ import pytest
 import yaml
 
 from .conftest import (
+    ALL_SCENARIOS,
     CHART,
     KUBE_VERSION,
+    OLD_KUBE_VERSION,
     RELEASE,
+    REPO,
     SCENARIOS,
     by_kind,
+    containers_of,
     env_of,
+    parse,
     pod_labels,
     pod_spec,
     run_helm,
+    secret_keys_of,
     tool,
 )
 
@@ -85,6 +92,53 @@ BAD_VALUES = {
     "scale to zero without KEDA": ["--set", "transcriber.autoscaling.scaleToZero=true"],
     "external database without host": ["--set", "postgresql.enabled=false"],
     "model init without image": ["--set", "models.init.enabled=true"],
+    "password that breaks a URL": ["--set", "postgresql.auth.password=p@ss/word"],
+    "redis password that breaks a URL": ["--set", "redis.auth.password=a b"],
+    "auth mode": ["--set", "config.auth=sometimes"],
+    "allowed host with a comma": ["--set-json", 'config.allowedHosts=["a,b"]'],
+    "addressing": ["--set", "addressing=hosts"],
+    "external database without egress CIDRs": [
+        "--set",
+        "postgresql.enabled=false",
+        "--set",
+        "externalDatabase.host=db.internal",
+    ],
+    "external Redis without egress CIDRs": [
+        "--set",
+        "redis.enabled=false",
+        "--set",
+        "externalRedis.host=redis.internal",
+    ],
+    "cloud store without egress CIDRs": ["--set", "objectStore.url=s3://media/vtx"],
+    "backups inside the media store": [
+        "--set",
+        "backup.enabled=true",
+        "--set",
+        "objectStore.url=s3://media/vtx",
+        "--set",
+        "backup.storeUrl=s3://media/vtx/backups",
+        "--set-json",
+        'networkPolicy.egress.objectStoreCidrs=["0.0.0.0/0"]',
+    ],
+    "backups in an emptyDir": [
+        "--set",
+        "backup.enabled=true",
+        "--set",
+        "backup.persistence.enabled=false",
+    ],
+    "backup time zone on 1.20": [
+        "--set",
+        "backup.enabled=true",
+        "--set",
+        "backup.timeZone=Europe/Paris",
+        "--kube-version",
+        OLD_KUBE_VERSION,
+    ],
+    "ingress host path without type": [
+        "--set-json",
+        'ingress.hosts=[{"host":"a","paths":[{"path":"/"}]}]',
+    ],
+    "kubernetes too old": ["--kube-version", "1.19.0"],
 }
 
 
@@ -107,7 +161,7 @@ def workloads(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [d for d in documents if pod_spec(d) is not None]
 
 
-@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+@pytest.mark.parametrize("scenario", sorted(ALL_SCENARIOS))
 def test_one_deployment_per_service(docs: dict[str, list[dict[str, Any]]], scenario: str) -> None:
     deployments = by_kind(docs[scenario], "Deployment")
     assert set(deployments) == {name(s) for s in SERVICES}
@@ -120,7 +174,7 @@ def test_one_deployment_per_service(docs: dict[str, list[dict[str, Any]]], scena
         assert services[name(service)]["spec"]["ports"][0]["port"] == PORTS[service]
 
 
-@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+@pytest.mark.parametrize("scenario", sorted(ALL_SCENARIOS))
 def test_long_running_containers_have_probes_and_resources(
     docs: dict[str, list[dict[str, Any]]], scenario: str
 ) -> None:
@@ -136,7 +190,7 @@ def test_long_running_containers_have_probes_and_resources(
             assert c["resources"]["limits"]["memory"], where
 
 
-@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+@pytest.mark.parametrize("scenario", sorted(ALL_SCENARIOS))
 def test_every_pod_is_hardened(docs: dict[str, list[dict[str, Any]]], scenario: str) -> None:
     for doc in workloads(docs[scenario]):
         spec = pod_spec(doc)
@@ -163,7 +217,7 @@ def test_every_pod_is_hardened(docs: dict[str, list[dict[str, Any]]], scenario: 
         assert tmp and "emptyDir" in tmp[0], where
 
 
-@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+@pytest.mark.parametrize("scenario", sorted(ALL_SCENARIOS))
 def test_selectors_are_stable(docs: dict[str, list[dict[str, Any]]], scenario: str) -> None:
     """Selectors never carry the chart or app version: they must survive upgrades."""
     for doc in docs[scenario]:
@@ -208,7 +262,7 @@ def test_transcriber_waits_for_its_model(docs: dict[str, list[dict[str, Any]]]) 
     assert c["livenessProbe"]["httpGet"]["path"] == "/health/live"
 
 
-@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+@pytest.mark.parametrize("scenario", sorted(ALL_SCENARIOS))
 def test_grace_periods(docs: dict[str, list[dict[str, Any]]], scenario: str) -> None:
     config = by_kind(docs[scenario], "ConfigMap")[f"{RELEASE}-vtx-config"]["data"]
     shutdown = int(config["VTX_SHUTDOWN_GRACE_S"])
@@ -231,22 +285,30 @@ def test_config_and_secret(docs: dict[str, list[dict[str, Any]]]) -> None:
     config = by_kind(docs["default"], "ConfigMap")[f"{RELEASE}-vtx-config"]["data"]
     assert config["VTX_HOST"] == "0.0.0.0"
     assert config["VTX_STORE_URL"] == "file:///data/store"
-    assert json.loads(config["VTX_HEALTH_SERVICES"]) == {
+    assert config["VTX_AUTH"] == "required"
+    health = by_kind(docs["default"], "Deployment")[name("health")]
+    assert json.loads(env_of(health["spec"]["template"]["spec"]["containers"][0])[
+        "VTX_HEALTH_SERVICES"
+    ]) == {
         "gateway": f"http://{name('gateway')}:8000",
         "splitter": f"http://{name('splitter')}:8001",
         "transcriber": f"http://{name('transcriber')}:8002",
-    }
-    secret = by_kind(docs["default"], "Secret")[f"{RELEASE}-vtx-secret"]["data"]
+    }  # fmt: skip
+    secret_doc = by_kind(docs["default"], "Secret")[f"{RELEASE}-vtx-secret"]
+    secret = secret_doc["data"]
     db = base64.b64decode(secret["VTX_DATABASE_URL"]).decode()
     redis = base64.b64decode(secret["VTX_REDIS_URL"]).decode()
     password = base64.b64decode(secret["redis-password"]).decode()
+    fqdn = "vtx.svc.cluster.local"
     assert db.startswith("postgresql+asyncpg://vtx:") and db.endswith(
-        f"@{name('postgresql')}:5432/vtx"
+        f"@{name('postgresql')}.{fqdn}:5432/vtx"
     )
-    assert redis == f"redis://:{password}@{name('redis')}:6379/0"
-    # One signing key for media links and one for callbacks, shared by every replica.
-    for key in ("VTX_SECRET_KEY", "VTX_WEBHOOK_SECRET"):
+    assert redis == f"redis://:{password}@{name('redis')}.{fqdn}:6379/0"
+    # One signing key for media links and one for callbacks, shared by every replica, and
+    # the backup passphrase; the Secret outlives an uninstall (the database volume does).
+    for key in ("VTX_SECRET_KEY", "VTX_WEBHOOK_SECRET", "backup-key"):
         assert len(base64.b64decode(secret[key])) >= 32
+    assert secret_doc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
 
 def test_external_services_by_url(docs: dict[str, list[dict[str, Any]]]) -> None:
@@ -268,8 +330,10 @@ def test_existing_secret_is_used(docs: dict[str, list[dict[str, Any]]]) -> None:
     documents = docs["production"]
     assert not by_kind(documents, "Secret")
     for deployment in by_kind(documents, "Deployment").values():
-        env_from = deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"]
-        assert {"secretRef": {"name": "vtx-production"}} in env_from
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        refs = [e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e]
+        assert refs and {r["name"] for r in refs} == {"vtx-production"}
+        assert {r["key"] for r in refs} >= {"VTX_DATABASE_URL", "VTX_REDIS_URL"}
 
 
 def test_migrations_hook(docs: dict[str, list[dict[str, Any]]]) -> None:
@@ -277,10 +341,13 @@ def test_migrations_hook(docs: dict[str, list[dict[str, Any]]]) -> None:
         return by_kind(docs[scenario], "Job")[name("migrations")]
 
     assert job("production")["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
-    assert job("default")["metadata"]["annotations"]["helm.sh/hook"] == "post-install,pre-upgrade"
+    # No post-install hook: it would run only after `helm install --wait` gave up waiting
+    # for services that need the schema. On install the init containers migrate.
+    assert job("default")["metadata"]["annotations"]["helm.sh/hook"] == "pre-upgrade"
     c = job("default")["spec"]["template"]["spec"]["containers"][0]
     assert c["command"] == ["vtx", "db", "upgrade"]
     assert {"VTX_DATABASE_URL", "VTX_DATA_DIR"} <= set(env_of(c))
+    assert secret_keys_of(c) == {"postgres-password"}
 
 
 def test_migrations_switch(template: Any) -> None:
@@ -314,7 +381,7 @@ def test_store_and_model_volumes(docs: dict[str, list[dict[str, Any]]]) -> None:
     assert set(statefulsets) == {name("redis"), name("postgresql")}
     redis = statefulsets[name("redis")]["spec"]
     assert redis["replicas"] == 1
-    assert "--appendonly" in redis["template"]["spec"]["containers"][0]["args"]
+    assert "--appendonly yes" in redis["template"]["spec"]["containers"][0]["command"][-1]
     assert redis["volumeClaimTemplates"]
     # A cloud store needs no shared volume.
     aws = by_kind(docs["aws"], "Deployment")[name("gateway")]["spec"]["template"]["spec"]
@@ -330,7 +397,7 @@ def test_model_init_container(template: Any) -> None:
     assert proc.returncode == 0, proc.stderr
     documents = [d for d in yaml.safe_load_all(proc.stdout) if d]
     spec = by_kind(documents, "Deployment")[name("transcriber")]["spec"]["template"]["spec"]
-    init = spec["initContainers"][0]
+    (init,) = [c for c in spec["initContainers"] if c["name"] == "model-init"]
     assert init["image"] == "registry.local/whisper-large-v3:v1"
     assert {"name": "models", "mountPath": "/models"} in init["volumeMounts"]
     config = by_kind(documents, "ConfigMap")[f"{RELEASE}-vtx-config"]["data"]
@@ -399,7 +466,8 @@ def test_keda_scale_to_zero_and_auth(docs: dict[str, list[dict[str, Any]]]) -> N
     assert scaled[name("splitter")]["spec"]["minReplicaCount"] == 0
     assert scaled[name("transcriber")]["spec"]["minReplicaCount"] == 1
     trigger = scaled[name("transcriber")]["spec"]["triggers"][0]
-    assert trigger["metadata"]["address"] == f"{name('redis')}:6379"
+    # KEDA's operator lives in another namespace: the fully qualified name.
+    assert trigger["metadata"]["address"] == f"{name('redis')}.vtx.svc.cluster.local:6379"
     auth = by_kind(documents, "TriggerAuthentication")[trigger["authenticationRef"]["name"]]
     (ref,) = auth["spec"]["secretTargetRef"]
     secret = by_kind(documents, "Secret")[ref["name"]]
@@ -427,7 +495,7 @@ def test_fixed_replicas_without_autoscaling(docs: dict[str, list[dict[str, Any]]
         assert deployment["spec"]["replicas"] >= 1
 
 
-@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+@pytest.mark.parametrize("scenario", sorted(ALL_SCENARIOS))
 def test_disruption_budgets_select_deployments(
     docs: dict[str, list[dict[str, Any]]], scenario: str
 ) -> None:
@@ -497,8 +565,17 @@ def test_helm_test_pod(docs: dict[str, list[dict[str, Any]]]) -> None:
     pods = by_kind(docs["default"], "Pod")
     (pod,) = pods.values()
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
-    script = pod["spec"]["containers"][0]["command"][-1]
-    assert f"http://{name('gateway')}:8000/health/ready" in script
+    container = pod["spec"]["containers"][0]
+    script = container["command"][-1]
+    assert '"/health/ready"' in script and '"/v1/jobs"' in script
+    env = env_of(container)
+    assert env["GATEWAY"] == f"http://{name('gateway')}:8000"
+    assert env["EXPECT_API"] == "401", "the API asks for a key"
+    (lab,) = by_kind(docs["lab"], "Pod").values()
+    assert (
+        env_of(lab["spec"]["containers"][0])["GATEWAY"]
+        == "http://$(REL_VTX_GATEWAY_SERVICE_HOST):8000"
+    )
 
 
 # ---------------------------------------------------------------- network policies
@@ -537,7 +614,7 @@ def egress_ports(policy: dict[str, Any]) -> set[int]:
     return {p["port"] for rule in policy["spec"]["egress"] for p in rule.get("ports", [])}
 
 
-@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+@pytest.mark.parametrize("scenario", sorted(ALL_SCENARIOS))
 def test_every_pod_has_exactly_one_policy(
     docs: dict[str, list[dict[str, Any]]], scenario: str
 ) -> None:
@@ -561,7 +638,8 @@ def test_network_policies_allow_only_what_the_suite_needs(
 ) -> None:
     policies = by_kind(docs["full"], "NetworkPolicy")
     monitoring = {
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
     }
 
     # Only the gateway takes traffic from anywhere, and only on its port.
@@ -581,10 +659,11 @@ def test_network_policies_allow_only_what_the_suite_needs(
         for other in ("gateway", "splitter", "transcriber", "redis", "postgresql"):
             assert not any(peers_match(p, component_labels(other)) for p in sources)
 
-    # Workers reach DNS, Redis and PostgreSQL, nothing else.
+    # Workers reach DNS, Redis and PostgreSQL, nothing else; the gateway also the internet.
     for component in ("splitter", "transcriber", "gateway"):
         policy = policies[name(component)]
-        assert egress_ports(policy) == {53, 6379, 5432}, component
+        extra = {80, 443} if component == "gateway" else set()
+        assert egress_ports(policy) == {53, 6379, 5432} | extra, component
         targets = [peer for rule in policy["spec"]["egress"] for peer in rule["to"]]
         pod_targets = [p for p in targets if "podSelector" in p]
         assert all(
@@ -604,21 +683,26 @@ def test_network_policies_allow_only_what_the_suite_needs(
         assert any(peers_match(p, component_labels(component)) for p in rule["from"])
     for component in ("migrations", "backup", "test", "postgresql"):
         assert not any(peers_match(p, component_labels(component)) for p in rule["from"])
-    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}}} in rule[
-        "from"
-    ]
+    assert {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}},
+        "podSelector": {"matchLabels": {"app": "keda-operator"}},
+    } in rule["from"]
     postgres = policies[name("postgresql")]["spec"]
     (rule,) = postgres["ingress"]
     assert rule["ports"] == [{"port": 5432, "protocol": "TCP"}]
-    for component in ("gateway", "splitter", "transcriber", "health", "migrations", "backup"):
+    for component in (
+        "gateway", "splitter", "transcriber", "health", "migrations", "backup", "restore",
+    ):  # fmt: skip
         assert any(peers_match(p, component_labels(component)) for p in rule["from"])
     for component in ("test", "redis"):
         assert not any(peers_match(p, component_labels(component)) for p in rule["from"])
 
-    # One-shot pods take no traffic.
-    for component in ("migrations", "backup", "test"):
+    # One-shot pods take no traffic; backups go to their own volume here (no egress for it).
+    for component in ("migrations", "backup", "restore", "test"):
         assert policies[name(component)]["spec"]["ingress"] == []
     assert egress_ports(policies[name("migrations")]) == {53, 5432}
+    assert egress_ports(policies[name("backup")]) == {53, 5432}
+    assert egress_ports(policies[name("restore")]) == {53, 5432}
     assert egress_ports(policies[name("test")]) == {53, 8000}
 
 
@@ -676,21 +760,64 @@ def test_monitoring_objects(docs: dict[str, list[dict[str, Any]]]) -> None:
 
 
 def test_backup_cronjob(docs: dict[str, list[dict[str, Any]]]) -> None:
-    (cron,) = by_kind(docs["full"], "CronJob").values()
-    spec = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    dump = spec["initContainers"][0]
-    upload = spec["containers"][0]
-    assert dump["command"] == ["bash", "/scripts/backup.sh", "/backup"]
-    assert upload["command"] == ["python", "/scripts/backup_upload.py", "/backup"]
-    env = env_of(upload)
-    assert env["VTX_STORE_URL"] == "file:///data/store"
-    assert int(env["BACKUP_RETENTION_DAYS"]) >= 1
-    scripts = by_kind(docs["full"], "ConfigMap")[f"{RELEASE}-vtx-backup-scripts"]["data"]
-    assert scripts["backup.sh"] == (CHART / "files" / "backup.sh").read_text().rstrip("\n")
-    assert scripts["backup_upload.py"] == (CHART / "files" / "backup_upload.py").read_text().rstrip(
-        "\n"
-    )
+    cronjobs = by_kind(docs["full"], "CronJob")
+    assert set(cronjobs) == {name("backup"), name("restore")}
+    cron = cronjobs[name("backup")]
     assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    spec = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (dump,) = spec["initContainers"]
+    (upload,) = spec["containers"]
+    assert dump["command"] == ["bash", "/scripts/backup.sh", "dump", "/backup"]
+    assert upload["command"] == ["python", "/scripts/backup_store.py", "upload", "/backup"]
+    env = env_of(upload)
+    # Apart from the media: its own volume, never the media store's.
+    assert env["BACKUP_STORE_URL"] == "file:///backup-store"
+    claims = {
+        v["name"]: v.get("persistentVolumeClaim", {}).get("claimName") for v in spec["volumes"]
+    }
+    assert claims["backup-store"] == name("backup")
+    assert name("store") not in claims.values()
+    assert int(env["BACKUP_RETENTION_DAYS"]) >= 1
+    # Encrypted: the dump container reads the passphrase from a file, and only that key.
+    assert env_of(dump)["BACKUP_KEY_FILE"] == "/secrets/backup-key"
+    (key_volume,) = [v for v in spec["volumes"] if v["name"] == "backup-key"]
+    assert key_volume["secret"]["items"] == [{"key": "backup-key", "path": "backup-key"}]
+    assert secret_keys_of(dump) == {"postgres-password"}
+    assert secret_keys_of(upload) == set()
+    scripts = by_kind(docs["full"], "ConfigMap")[f"{RELEASE}-vtx-backup-scripts"]["data"]
+    for file in ("backup.sh", "backup_store.py"):
+        assert scripts[file] == (CHART / "files" / file).read_text().rstrip("\n")
+    pvc = by_kind(docs["full"], "PersistentVolumeClaim")[name("backup")]
+    assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+def test_restore_template_never_runs_by_itself(docs: dict[str, list[dict[str, Any]]]) -> None:
+    restore = by_kind(docs["full"], "CronJob")[name("restore")]
+    assert restore["spec"]["suspend"] is True
+    assert restore["spec"]["schedule"] == "0 0 31 2 *", "February 31st"
+    spec = restore["spec"]["jobTemplate"]["spec"]
+    assert spec["backoffLimit"] == 0
+    pod = spec["template"]["spec"]
+    (fetch,) = pod["initContainers"]
+    (restore_container,) = pod["containers"]
+    assert fetch["command"] == ["python", "/scripts/backup_store.py", "fetch", "/backup"]
+    assert env_of(fetch)["BACKUP_NAME"] == ""
+    assert restore_container["command"] == ["bash", "/scripts/backup.sh", "restore", "/backup"]
+
+
+def test_backups_in_another_bucket(template: Any) -> None:
+    proc = template(
+        "-f", str(CHART / "ci" / "aws-values.yaml"), "--set", "backup.enabled=true",
+        "--set", "backup.storeUrl=s3://vtx-backups/prod",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    documents = parse(proc.stdout)
+    assert name("backup") not in by_kind(documents, "PersistentVolumeClaim")
+    cron = by_kind(documents, "CronJob")[name("backup")]
+    upload = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert env_of(upload)["BACKUP_STORE_URL"] == "s3://vtx-backups/prod"
+    policy = by_kind(documents, "NetworkPolicy")[name("backup")]
+    assert egress_ports(policy) == {53, 443, 5432}
 
 
 def test_every_values_key_is_documented() -> None:
@@ -740,3 +867,385 @@ def test_notes_render(helm: Path) -> None:
     assert "https://vtx.example.com/v1/jobs" in notes
     assert "helm test rel -n vtx" in notes
     assert "KEDA" in notes
+    assert "kubectl -n vtx exec deploy/rel-vtx-gateway -c gateway -- vtx keys create NAME" in notes
+    assert "vtx.example.com" in notes.split("answers only to these names", 1)[1]
+
+
+# ---------------------------------------------------------------- exposure (issue 11)
+
+
+SIGNING_KEYS = {"VTX_SECRET_KEY", "VTX_WEBHOOK_SECRET"}
+STORE_KEYS = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+
+
+@pytest.mark.parametrize("scenario", sorted(ALL_SCENARIOS))
+def test_no_pod_receives_the_whole_secret(
+    docs: dict[str, list[dict[str, Any]]], scenario: str
+) -> None:
+    for doc in workloads(docs[scenario]):
+        for c in containers_of(doc):
+            assert not any("secretRef" in e for e in c.get("envFrom", [])), (
+                doc["metadata"]["name"],
+                c["name"],
+            )
+
+
+def test_each_service_gets_only_the_keys_it_uses(template: Any) -> None:
+    proc = template(
+        "--set", "secrets.extra.AWS_ACCESS_KEY_ID=id",
+        "--set", "secrets.extra.AWS_SECRET_ACCESS_KEY=k",
+        "--set", "backup.enabled=true",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    documents = parse(proc.stdout)
+    database, redis = {"postgres-password"}, {"redis-password"}
+    for service in SERVICES:
+        spec = by_kind(documents, "Deployment")[name(service)]["spec"]["template"]["spec"]
+        keys = secret_keys_of(spec["containers"][0])
+        expected = database | redis | STORE_KEYS
+        if service == "gateway":
+            expected |= SIGNING_KEYS  # media links, and it delivers (signs) callbacks
+        assert keys == expected, (service, keys)
+        (migrate,) = [c for c in spec["initContainers"] if c["name"] == "migrate"]
+        assert secret_keys_of(migrate) == database, service
+    cron = by_kind(documents, "CronJob")[name("backup")]["spec"]["jobTemplate"]["spec"]
+    dump, upload = (
+        cron["template"]["spec"]["initContainers"][0],
+        cron["template"]["spec"]["containers"][0],
+    )
+    assert secret_keys_of(dump) == database
+    assert secret_keys_of(upload) == STORE_KEYS
+    for doc in workloads(documents):
+        for c in containers_of(doc):
+            assert "backup-key" not in secret_keys_of(c), "the backup key is a file, for two pods"
+    (test_pod,) = by_kind(documents, "Pod").values()
+    assert secret_keys_of(test_pod["spec"]["containers"][0]) == set()
+
+
+def test_existing_secret_names_its_store_credentials(template: Any) -> None:
+    proc = template(
+        "-f", str(CHART / "ci" / "production-values.yaml"),
+        "--set-json", 'secrets.storeCredentialKeys=["AWS_ACCESS_KEY_ID"]',
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    spec = by_kind(parse(proc.stdout), "Deployment")[name("splitter")]["spec"]["template"]["spec"]
+    assert secret_keys_of(spec["containers"][0]) == {
+        "VTX_DATABASE_URL", "VTX_REDIS_URL", "AWS_ACCESS_KEY_ID",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("scenario", sorted(ALL_SCENARIOS))
+def test_no_secret_in_any_argument(
+    renders: dict[str, str], docs: dict[str, list[dict[str, Any]]], scenario: str
+) -> None:
+    """Commands and arguments (the process list) never hold a secret: not a value of the
+    Secret, not a $(VAR) reference to one, not a URL with credentials."""
+    import base64
+
+    values = {
+        base64.b64decode(v).decode()
+        for secret in by_kind(docs[scenario], "Secret").values()
+        for v in secret.get("data", {}).values()
+    }
+    values = {v for v in values if len(v) >= 8}
+    for doc in workloads(docs[scenario]):
+        for c in containers_of(doc):
+            words = " ".join(c.get("command", []) + c.get("args", []))
+            where = (doc["metadata"]["name"], c["name"])
+            for e in c.get("env", []):
+                if "secretKeyRef" in e.get("valueFrom", {}):
+                    assert f"$({e['name']})" not in words, where
+            assert not any(v in words for v in values), where
+            assert not re.search(r"://[^\s/@:]+:[^\s/@]+@", words), where
+        spec = pod_spec(doc)
+        assert spec is not None
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            for c in spec["containers"]:
+                command = " ".join(c.get(probe, {}).get("exec", {}).get("command", []))
+                assert "PASSWORD" not in command.replace("REDISCLI_AUTH", ""), (where, probe)
+
+
+def test_redis_password_reaches_redis_by_file(docs: dict[str, list[dict[str, Any]]]) -> None:
+    redis = by_kind(docs["default"], "StatefulSet")[name("redis")]
+    c = redis["spec"]["template"]["spec"]["containers"][0]
+    assert c["command"][:2] == ["sh", "-c"]
+    assert "args" not in c
+    script = c["command"][2]
+    assert "requirepass" in script and '"$REDIS_PASSWORD" > /tmp/redis.conf' in script
+    assert "exec redis-server /tmp/redis.conf" in script
+
+
+def test_auth_is_required_by_default(docs: dict[str, list[dict[str, Any]]]) -> None:
+    for scenario in ALL_SCENARIOS:
+        config = by_kind(docs[scenario], "ConfigMap")[f"{RELEASE}-vtx-config"]["data"]
+        assert config["VTX_AUTH"] == "required", scenario
+
+
+def allowed_hosts(documents: list[dict[str, Any]]) -> list[str]:
+    gateway = by_kind(documents, "Deployment")[name("gateway")]["spec"]["template"]["spec"]
+    value: str = env_of(gateway["containers"][0])["VTX_ALLOWED_HOSTS"]
+    return value.split(",")
+
+
+def test_allowed_hosts_name_the_gateway_everywhere(docs: dict[str, list[dict[str, Any]]]) -> None:
+    service = name("gateway")
+    names = [
+        service, f"{service}.vtx", f"{service}.vtx.svc", f"{service}.vtx.svc.cluster.local",
+        "$(REL_VTX_GATEWAY_SERVICE_HOST)", "localhost", "127.0.0.1",
+    ]  # fmt: skip
+    default = allowed_hosts(docs["default"])
+    assert set(names) <= set(default)
+    assert "vtx.example.com" not in default, "no Ingress, no Ingress host"
+    production = allowed_hosts(docs["production"])
+    assert {"vtx.example.com", *names} <= set(production)
+    assert "*" not in default + production
+    # Only the gateway checks Host; the others never see a browser.
+    for service_name in ("splitter", "transcriber", "health"):
+        spec = by_kind(docs["default"], "Deployment")[name(service_name)]["spec"]["template"]
+        assert "VTX_ALLOWED_HOSTS" not in env_of(spec["spec"]["containers"][0])
+
+
+def test_allowed_hosts_take_extra_names(template: Any) -> None:
+    proc = template("--set-json", 'config.allowedHosts=["vtx.internal","*.corp.example"]')
+    assert proc.returncode == 0, proc.stderr
+    assert {"vtx.internal", "*.corp.example"} <= set(allowed_hosts(parse(proc.stdout)))
+
+
+def test_ingress_routes_the_api_not_metrics_or_docs(
+    docs: dict[str, list[dict[str, Any]]], template: Any
+) -> None:
+    def paths(documents: list[dict[str, Any]]) -> set[tuple[str, str]]:
+        (ingress,) = by_kind(documents, "Ingress").values()
+        return {
+            (p["path"], p["pathType"])
+            for rule in ingress["spec"]["rules"]
+            for p in rule["http"]["paths"]
+        }
+
+    routed = paths(docs["full"])
+    assert routed == {("/v1", "Prefix"), ("/", "Exact"), ("/static", "Prefix")}
+    docs_too = template("--set", "ingress.enabled=true", "--set", "ingress.exposeDocs=true")
+    assert docs_too.returncode == 0, docs_too.stderr
+    exposed = paths(parse(docs_too.stdout))
+    assert {("/docs", "Exact"), ("/openapi.json", "Exact")} <= exposed
+    for routes in (routed, exposed):
+        assert not any(p.startswith(("/metrics", "/health")) for p, _ in routes)
+
+
+def test_only_the_gateway_reaches_the_internet(docs: dict[str, list[dict[str, Any]]]) -> None:
+    private = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"}
+    for scenario in ("default", "aws", "full"):
+        policies = by_kind(docs[scenario], "NetworkPolicy")
+        for policy_name, policy in policies.items():
+            for rule in policy["spec"]["egress"]:
+                for peer in rule["to"]:
+                    block = peer.get("ipBlock", {})
+                    if block.get("cidr") not in ("0.0.0.0/0", "::/0"):
+                        continue
+                    ports = {p["port"] for p in rule["ports"]}
+                    if policy_name == name("gateway") and ports == {80, 443}:
+                        if block["cidr"] == "0.0.0.0/0":
+                            assert private <= set(block["except"]), scenario
+                        continue
+                    # Any other reach to everywhere is the object store's HTTPS, by value.
+                    assert scenario == "aws" and ports == {443}, (scenario, policy_name, rule)
+        gateway = policies[name("gateway")]
+        assert {80, 443} <= egress_ports(gateway), scenario
+    quiet = by_kind(docs["default"], "NetworkPolicy")
+    for component in ("splitter", "transcriber", "health", "migrations", "test"):
+        assert not {80, 443} & egress_ports(quiet[name(component)]), component
+
+
+def test_public_egress_can_be_switched_off(template: Any) -> None:
+    proc = template("--set", "networkPolicy.publicEgress.enabled=false")
+    assert proc.returncode == 0, proc.stderr
+    gateway = by_kind(parse(proc.stdout), "NetworkPolicy")[name("gateway")]
+    assert egress_ports(gateway) == {53, 6379, 5432}
+
+
+def test_external_services_are_reached_only_by_their_cidrs(
+    docs: dict[str, list[dict[str, Any]]],
+) -> None:
+    policy = by_kind(docs["gcp"], "NetworkPolicy")[name("splitter")]
+    targets = {
+        (peer["ipBlock"]["cidr"], port["port"])
+        for rule in policy["spec"]["egress"]
+        for peer in rule["to"]
+        if "ipBlock" in peer
+        for port in rule["ports"]
+    }
+    assert ("10.20.0.3/32", 5432) in targets and ("10.20.0.4/32", 6379) in targets
+    assert ("0.0.0.0/0", 5432) not in targets and ("0.0.0.0/0", 6379) not in targets
+
+
+def test_metrics_and_keda_come_from_selected_pods(docs: dict[str, list[dict[str, Any]]]) -> None:
+    policies = by_kind(docs["full"], "NetworkPolicy")
+    for policy in policies.values():
+        for rule in policy["spec"]["ingress"]:
+            for peer in rule.get("from", []):
+                if "namespaceSelector" in peer:
+                    assert peer.get("podSelector", {}).get("matchLabels"), (
+                        policy["metadata"]["name"],
+                        "a whole namespace may not reach vtx pods",
+                    )
+
+
+# ---------------------------------------------------------------- clusters (issue 15)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "versions"),
+    [
+        ("full", {"PodDisruptionBudget": "policy/v1", "HorizontalPodAutoscaler": "autoscaling/v2",
+                  "CronJob": "batch/v1"}),
+        ("full@1.20", {"PodDisruptionBudget": "policy/v1beta1", "CronJob": "batch/v1beta1",
+                       "HorizontalPodAutoscaler": "autoscaling/v2beta2"}),
+    ],
+)  # fmt: skip
+def test_api_versions_follow_the_cluster(
+    docs: dict[str, list[dict[str, Any]]], scenario: str, versions: dict[str, str]
+) -> None:
+    for kind, api_version in versions.items():
+        objects = [d for d in docs[scenario] if d["kind"] == kind]
+        assert objects, (scenario, kind)
+        assert {d["apiVersion"] for d in objects} == {api_version}, (scenario, kind)
+
+
+def test_api_versions_from_the_servers_list(template: Any) -> None:
+    """Against a cluster, helm knows each served kind: that wins over the version number."""
+    proc = template(
+        "--set", "backup.enabled=true", "--kube-version", "1.25.0",
+        "--api-versions", "policy/v1beta1/PodDisruptionBudget",
+        "--api-versions", "batch/v1beta1/CronJob",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    documents = parse(proc.stdout)
+    assert {d["apiVersion"] for d in documents if d["kind"] == "PodDisruptionBudget"} == {
+        "policy/v1beta1"
+    }
+    assert {d["apiVersion"] for d in documents if d["kind"] == "CronJob"} == {"batch/v1beta1"}
+
+
+def test_custom_resources_only_where_served(docs: dict[str, list[dict[str, Any]]]) -> None:
+    old = docs["full@1.20"]
+    assert not [d for d in old if d["kind"] in CRD_KINDS]
+    hpas = by_kind(old, "HorizontalPodAutoscaler")
+    assert {name("splitter"), name("transcriber")} <= set(hpas), "the CPU fallback"
+    assert {d["kind"] for d in docs["full"]} >= CRD_KINDS
+
+
+def test_keda_warning_in_notes(helm: Path) -> None:
+    proc = run_helm(
+        helm, "install", RELEASE, str(CHART), "--dry-run=client", "--namespace", "vtx",
+        "--set", "autoscaling.keda.enabled=true", "--set", "metrics.serviceMonitor.enabled=true",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    notes = proc.stdout.split("NOTES:", 1)[1]
+    assert "serves no keda.sh/v1alpha1 API" in notes
+    assert "serves no monitoring.coreos.com/v1 API" in notes
+
+
+def test_kube_version_range() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["kubeVersion"] == ">=1.20.0-0"
+
+
+@pytest.mark.parametrize("scenario", sorted(ALL_SCENARIOS))
+def test_every_service_port_names_its_protocol(
+    docs: dict[str, list[dict[str, Any]]], scenario: str
+) -> None:
+    """helm 4 applies server-side; a 1.20 server refuses Service ports without protocol."""
+    for service in by_kind(docs[scenario], "Service").values():
+        for port in service["spec"]["ports"]:
+            assert port["protocol"] == "TCP", (service["metadata"]["name"], port)
+    for doc in workloads(docs[scenario]):
+        for c in containers_of(doc):
+            for port in c.get("ports", []):
+                assert port["protocol"] == "TCP", (doc["metadata"]["name"], port)
+
+
+def test_addresses_without_cluster_dns(docs: dict[str, list[dict[str, Any]]]) -> None:
+    """addressing: env (the lab): every in-chart address is a $(*_SERVICE_HOST) variable,
+    expanded by Kubernetes in env values only (never in the ConfigMap)."""
+    documents = docs["lab"]
+    host = "$(REL_VTX_{}_SERVICE_HOST)".format
+    deployments = by_kind(documents, "Deployment")
+    for service in SERVICES:
+        spec = deployments[name(service)]["spec"]["template"]["spec"]
+        assert spec["enableServiceLinks"] is True
+        for c in [*spec["initContainers"], spec["containers"][0]]:
+            env = env_of(c)
+            where = (service, c["name"])
+            assert f"@{host('POSTGRESQL')}:5432/vtx" in env["VTX_DATABASE_URL"], where
+            names = [e["name"] for e in c["env"]]
+            assert names.index("DATABASE_PASSWORD") < names.index("VTX_DATABASE_URL")
+        env = env_of(spec["containers"][0])
+        assert env["VTX_REDIS_URL"] == f"redis://:$(REDIS_PASSWORD)@{host('REDIS')}:6379/0"
+    health = env_of(deployments[name("health")]["spec"]["template"]["spec"]["containers"][0])
+    assert json.loads(health["VTX_HEALTH_SERVICES"]) == {
+        s: f"http://{host(s.upper())}:{PORTS[s]}" for s in ("gateway", "splitter", "transcriber")
+    }
+    config = by_kind(documents, "ConfigMap")[f"{RELEASE}-vtx-config"]["data"]
+    assert not any("$(" in v for v in config.values()), "the ConfigMap is not expanded"
+    # DNS names by default.
+    default = by_kind(docs["default"], "Deployment")[name("gateway")]["spec"]["template"]["spec"]
+    url = env_of(default["containers"][0])["VTX_DATABASE_URL"]
+    assert url == f"postgresql+asyncpg://vtx:$(DATABASE_PASSWORD)@{name('postgresql')}:5432/vtx"
+
+
+@pytest.mark.parametrize("scenario", sorted(ALL_SCENARIOS))
+def test_services_migrate_before_they_start(
+    docs: dict[str, list[dict[str, Any]]], scenario: str
+) -> None:
+    for service in SERVICES:
+        deployment = by_kind(docs[scenario], "Deployment")[name(service)]
+        spec = deployment["spec"]["template"]["spec"]
+        migrate = spec["initContainers"][0]
+        assert migrate["name"] == "migrate", service
+        assert migrate["command"][:2] == ["sh", "-c"] and "vtx db upgrade" in migrate["command"][2]
+        # The settings as the service sees them (service links named VTX_* stay overridden).
+        assert migrate["envFrom"] == [{"configMapRef": {"name": f"{RELEASE}-vtx-config"}}]
+        assert migrate["image"] == spec["containers"][0]["image"] or service == "transcriber"
+
+
+def test_migrate_init_container_can_be_switched_off(template: Any) -> None:
+    proc = template("--set", "migrations.initContainer=false")
+    assert proc.returncode == 0, proc.stderr
+    for deployment in by_kind(parse(proc.stdout), "Deployment").values():
+        assert "initContainers" not in deployment["spec"]["template"]["spec"]
+
+
+def test_the_lab_values(docs: dict[str, list[dict[str, Any]]]) -> None:
+    """What tests/cluster installs: local images never pulled, small requests for 2 cores."""
+    documents = docs["lab@1.20"]
+    for doc in workloads(documents):
+        for c in containers_of(doc):
+            assert c["image"].startswith("localhost/"), (doc["metadata"]["name"], c["image"])
+            assert c["imagePullPolicy"] == "Never", (doc["metadata"]["name"], c["name"])
+    deployments = by_kind(documents, "Deployment")
+    assert deployments[name("transcriber")]["spec"]["replicas"] == 2
+    requested = sum(
+        int(c["resources"]["requests"]["cpu"].rstrip("m"))
+        for d in deployments.values()
+        for c in d["spec"]["template"]["spec"]["containers"]
+    )
+    assert requested <= 500, "room for a third transcriber and a rolling update on 2 cores"
+
+
+def test_uninstall_keeps_what_notes_promise(helm: Path) -> None:
+    proc = run_helm(
+        helm, "install", RELEASE, str(CHART), "--dry-run=client", "--namespace", "vtx",
+        "-f", str(REPO / "deploy" / "lab" / "values.yaml"),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    manifest, notes = proc.stdout.split("NOTES:", 1)
+    kept = {
+        (d["kind"], d["metadata"]["name"])
+        for d in parse(manifest.split("MANIFEST:", 1)[1])
+        if d.get("metadata", {}).get("annotations", {}).get("helm.sh/resource-policy") == "keep"
+    }
+    promised = notes.split("`helm uninstall` keeps", 1)[1]
+    for kind, object_name in kept:
+        shown = {"PersistentVolumeClaim": "PVC"}.get(kind, kind)
+        assert f"- {shown} {object_name} " in promised, (kind, object_name)
+    assert f"- PVC data-{name('postgresql')}-0 " in promised

@@ -67,6 +67,30 @@ def test_dockerfile_targets() -> None:
     assert (REPO / "deploy" / "docker" / "Dockerfile.dockerignore").is_file()
 
 
+def test_the_image_requires_api_keys() -> None:
+    """It binds 0.0.0.0, where an open API would serve anyone (issue 11, point 3)."""
+    found = stages(DOCKERFILE.read_text())
+    for target in ("prod", "gpu"):
+        assert re.search(r"^\s+VTX_AUTH=required\b", found[target], flags=re.M), target
+
+
+def test_lab_images_lint() -> None:
+    """The lab's PostgreSQL and Redis images (deploy/lab/images), linted like the Dockerfile."""
+    files = sorted((REPO / "deploy" / "lab" / "images").glob("*.Containerfile"))
+    assert {f.stem for f in files} == {"postgresql", "redis"}
+    proc = run(tool("hadolint"), "--config", REPO / ".hadolint.yaml", *files)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_lab_scripts_shellcheck() -> None:
+    scripts = [
+        REPO / "deploy" / "lab" / name
+        for name in ("run.sh", "images.sh", "images/postgresql-entrypoint.sh")
+    ]
+    proc = run(tool("shellcheck"), *scripts)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_healthcheck_script_probes_every_service_port() -> None:
     text = (REPO / "deploy" / "docker" / "healthcheck.py").read_text()
     for port in ("8000", "8001", "8002", "8003"):
@@ -108,6 +132,9 @@ def test_compose_stack(compose: dict[str, Any]) -> None:
         assert env["VTX_HOST"] == "0.0.0.0"
         assert env["VTX_DATABASE_URL"].startswith("postgresql+asyncpg://")
         assert env["VTX_REDIS_URL"].startswith("redis://")
+        # Explicit: the services bind 0.0.0.0 in their containers.
+        assert env["VTX_AUTH"] == "required"
+        assert "localhost" in env["VTX_ALLOWED_HOSTS"].split(",")
         assert service["read_only"] is True
     assert services["migrate"]["command"] == ["db", "upgrade"]
     assert "--appendonly" in services["redis"]["command"]
