@@ -39,6 +39,11 @@ test: lint system-deps
 test-long: $(STAMP) system-deps
 	$(BIN)/pytest -p no:cacheprovider -ra -m long tests
 
+# The Helm chart on a real Kubernetes node (the k8s lab, as root): see deploy/lab/run.sh.
+.PHONY: test-cluster
+test-cluster: $(STAMP)
+	bash deploy/lab/run.sh
+
 unit: $(STAMP)
 	$(BIN)/pytest -ra tests/unit
 
