@@ -19,15 +19,16 @@ from urllib.parse import unquote
 import anyio
 import httpx
 
-from services.gateway.uploads import UploadError, clean_filename
+from services.gateway.problems import InvalidField, TooLarge
+from services.gateway.uploads import clean_filename
 from shared import netguard
 from shared.config import Settings
 
 REDIRECTS = (301, 302, 303, 307, 308)
 
 
-def _refused(message: str) -> UploadError:
-    return UploadError(422, f"The URL cannot be fetched: {message}")
+def _refused(message: str) -> InvalidField:
+    return InvalidField(f"The URL cannot be fetched: {message}", param="url")
 
 
 def filename_of(url: httpx.URL) -> str | None:
@@ -35,7 +36,7 @@ def filename_of(url: httpx.URL) -> str | None:
 
 
 async def download(
-    url: str, settings: Settings, max_bytes: int, too_big: UploadError
+    url: str, settings: Settings, max_bytes: int, too_big: TooLarge
 ) -> tuple[Path, int, str | None]:
     """Fetch `url` into the spool: (path, size, file name); the caller owns the file.
 
@@ -71,7 +72,7 @@ async def download(
 @dataclass(frozen=True)
 class _Cap:
     max_bytes: int
-    too_big: UploadError
+    too_big: TooLarge
 
 
 async def _follow(

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request, Response
-from fastapi.exception_handlers import http_exception_handler
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.gateway import errors
 from services.gateway.api.routes import audio, events, jobs, media, usage, web
 from services.gateway.deliveries import delivering
 from services.gateway.exposure import ensure_protected
@@ -50,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.middleware("http")(request_id)
     app.add_middleware(HostGuard, allowed_hosts=settings.allowed_hosts)
-    app.add_exception_handler(StarletteHTTPException, allow_every_method)
+    errors.install(app)
     app.include_router(jobs.router)
     app.include_router(events.router)
     app.include_router(media.router)
@@ -73,18 +71,3 @@ async def request_id(
         structlog.contextvars.unbind_contextvars("request_id")
     response.headers[REQUEST_ID] = request.state.request_id
     return response
-
-
-async def allow_every_method(request: Request, exc: Exception) -> Response:
-    """A 405's Allow names every method the path's OpenAPI entry documents (Starlette
-    names only those of the one route it tried)."""
-    assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 405:
-        paths: dict[str, dict[str, object]] = request.app.openapi().get("paths", {})
-        for template, operations in paths.items():
-            pattern = re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template))
-            if re.fullmatch(pattern, request.url.path):
-                methods = ", ".join(sorted(m.upper() for m in operations))
-                exc.headers = {**(exc.headers or {}), "Allow": methods}
-                break
-    return await http_exception_handler(request, exc)

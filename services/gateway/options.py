@@ -17,7 +17,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from services.gateway.numbers import READ_DECIMAL
-from services.gateway.uploads import FILE_FIELD, UploadError
+from services.gateway.problems import InvalidField
+from services.gateway.uploads import FILE_FIELD
 from shared.netguard import Refused, check_url
 
 # C0 controls but tab and line breaks, DEL and C1: no text field has a use for them
@@ -197,4 +198,6 @@ def parse_options(fields: dict[str, str], form: Form = JOB_FORM) -> JobOptions:
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
             for e in exc.errors()
         )
-        raise UploadError(422, f"Invalid form field: {problems}.") from exc
+        first = exc.errors()[0]["loc"] if exc.errors() else ()
+        param = ".".join(str(part) for part in first) or None
+        raise InvalidField(f"Invalid form field: {problems}.", param=param) from exc

@@ -23,11 +23,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from fastapi import Request, status
+from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from services.gateway.numbers import NotANumber, digits
+from services.gateway.problems import (
+    InvalidField,
+    NotMedia,
+    Problem,
+    StorageFull,
+    TooLarge,
+    UnreadableBody,
+    is_no_space,
+)
 from shared.config import Settings
 
 FILE_FIELD = "file"
@@ -38,15 +47,6 @@ FILENAME_CHARS = 255
 # C0, DEL and C1 controls, and the bidirectional and line-separator format characters
 # that make a name display as something else.
 _UNSAFE_IN_NAME = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
-
-
-class UploadError(Exception):
-    """A refused upload: the status code and a message a person can act on."""
-
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -79,9 +79,8 @@ class Upload:
         self.path.unlink(missing_ok=True)
 
 
-def too_large(max_bytes: int) -> UploadError:
-    return UploadError(
-        status.HTTP_413_CONTENT_TOO_LARGE,
+def too_large(max_bytes: int) -> TooLarge:
+    return TooLarge(
         f"The upload is larger than the limit of {max_bytes // (1024 * 1024)} MB "
         "(VTX_MAX_UPLOAD_MB).",
     )
@@ -153,22 +152,21 @@ class _Parts:
         self._field = options.get(b"name", b"").decode("utf-8", "replace")
         self._is_file = self._field == FILE_FIELD
         if self._field not in self.accepted:
-            raise UploadError(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
+            raise InvalidField(
                 f"The form field '{_shown(self._field)}' is not one this endpoint takes; "
                 f"it takes: {', '.join(self.accepted)}.",
+                param=self._field,
             )
         if self._is_file:
             if self.upload.has_file:
-                raise UploadError(422, "Send exactly one file per job.")
+                raise InvalidField("Send exactly one file per job.", param=FILE_FIELD)
             self.upload.has_file = True
             name = options.get(b"filename")
             self.upload.filename = clean_filename(name.decode("utf-8", "replace")) if name else None
             return
         self.fields += 1
         if self.fields > self.limits.max_fields:
-            raise UploadError(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
+            raise InvalidField(
                 f"The form has more than {self.limits.max_fields} fields besides the file "
                 "(VTX_MAX_FORM_FIELDS).",
             )
@@ -198,16 +196,14 @@ class _Parts:
     def _count_field(self, size: int) -> None:
         self.field_bytes += size
         if self.field_bytes > self.limits.max_field_bytes:
-            raise UploadError(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
+            raise InvalidField(
                 f"The form's fields besides the file (names, headers and values) exceed "
                 f"{self.limits.max_field_bytes // 1024} KiB together (VTX_MAX_FORM_BYTES).",
             )
 
 
-def part_headers_too_long() -> UploadError:
-    return UploadError(
-        status.HTTP_422_UNPROCESSABLE_CONTENT,
+def part_headers_too_long() -> InvalidField:
+    return InvalidField(
         f"A part of the form has more than {PART_HEADER_BYTES // 1024} KiB of headers "
         "(a file name that long is not kept anyway).",
     )
@@ -217,8 +213,7 @@ def _boundary(request: Request) -> bytes:
     content_type, options = parse_options_header(request.headers.get("content-type"))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
-        raise UploadError(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        raise NotMedia(
             "Send the media as multipart/form-data with a field named 'file' "
             "(curl -F file=@talk.mp4 ...).",
         )
@@ -258,23 +253,43 @@ async def receive_upload(
     try:
         with os.fdopen(fd, "wb") as handle:
             await _parse(request, boundary, _Parts(upload, handle, limits, accepted))
-    except UploadError:
+    except Problem:
         upload.discard()
+        raise
+    except OSError as exc:  # the spool's disk, not the client: a server fault
+        upload.discard()
+        await _close(request)
+        if is_no_space(exc):
+            raise StorageFull() from exc
         raise
     except Exception as exc:
         upload.discard()
-        with contextlib.suppress(Exception):
-            await request.close()
-        raise UploadError(400, f"The multipart body could not be read: {exc}") from exc
+        await _close(request)
+        raise UnreadableBody(f"The multipart body could not be read: {_reason(exc)}") from exc
     by_url = bool(url_field and upload.fields.get(url_field, "").strip())
     if upload.has_file and by_url:
         upload.discard()
-        raise UploadError(422, f"Send either a field named 'file' or '{url_field}', not both.")
+        raise InvalidField(f"Send either a field named 'file' or '{url_field}', not both.")
     if not upload.has_file and not by_url:
         upload.discard()
         also = f" (or '{url_field}' with its http(s) URL)" if url_field else ""
-        raise UploadError(422, f"The form needs a field named 'file' holding the media{also}.")
+        raise InvalidField(
+            f"The form needs a field named 'file' holding the media{also}.", param=FILE_FIELD
+        )
     return upload
+
+
+async def _close(request: Request) -> None:
+    with contextlib.suppress(Exception):
+        await request.close()
+
+
+def _reason(exc: Exception) -> str:
+    """What was wrong with the body, as the multipart parser says it; anything else is
+    named only by its kind (its text may be the server's, not the client's)."""
+    if isinstance(exc, MultipartParseError):
+        return str(exc)
+    return f"{type(exc).__name__}."
 
 
 async def _parse(request: Request, boundary: bytes, parts: _Parts) -> None:
@@ -292,8 +307,7 @@ async def _parse(request: Request, boundary: bytes, parts: _Parts) -> None:
             parser.write(data)
             received += len(data)
             if received - parts.upload.size > besides_file:
-                raise UploadError(
-                    status.HTTP_422_UNPROCESSABLE_CONTENT,
+                raise InvalidField(
                     "The body holds more than its file and form fields explain; "
                     "send one multipart/form-data form.",
                 )

@@ -7,20 +7,21 @@ import time
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy import delete, func
 from sqlmodel import col, select
 
 from services.gateway.api.routes.media import JOB_ID_PATTERN
 from services.gateway.auth import Caller, CallerDep
 from services.gateway.deps import ResourcesDep, SessionDep, SettingsDep
-from services.gateway.errors import AUTH_ERRORS, ErrorOut
+from services.gateway.errors import AUTH_ERRORS, STORAGE_FULL
 from services.gateway.intake import Source, accept, source_of
 from services.gateway.numbers import READ_INTEGER
 from services.gateway.options import JOB_FORM, parse_options
+from services.gateway.problems import NotFound, NotReady
 from services.gateway.quotas import check_before_upload
-from services.gateway.schemas import JobOut, JobPage
-from services.gateway.uploads import FormLimits, UploadError, receive_upload
+from services.gateway.schemas import ErrorOut, JobOut, JobPage
+from services.gateway.uploads import FormLimits, receive_upload
 from services.gateway.views import (
     Done,
     deliveries_by_job,
@@ -66,6 +67,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
             "VTX_MAX_FORM_FIELDS or VTX_MAX_FORM_BYTES allow, invalid field, unknown model, "
             "or a URL that may not or could not be fetched.",
         },
+        **STORAGE_FULL,
     },
 )
 async def create_job(
@@ -77,19 +79,14 @@ async def create_job(
 ) -> JobOut:
     began = time.perf_counter()
     await check_before_upload(res, caller)
-    try:
-        upload = await receive_upload(
-            request, settings.uploads_dir, FormLimits.of(settings), JOB_FORM.names, url_field="url"
-        )
-    except UploadError as exc:
-        raise HTTPException(exc.status_code, exc.message) from exc
+    upload = await receive_upload(
+        request, settings.uploads_dir, FormLimits.of(settings), JOB_FORM.names, url_field="url"
+    )
     source: Source | None = None
     try:
         options = parse_options(upload.fields)
         source = await source_of(res, caller, upload, options)
         job = await accept(request, res, caller, source, options)
-    except UploadError as exc:
-        raise HTTPException(exc.status_code, exc.message) from exc
     finally:
         upload.discard()
         if source is not None:
@@ -133,10 +130,10 @@ async def job_or_404(session: SessionDep, job_id: str, caller: Caller) -> Job:
     Text that cannot be an id is unknown without a query: the database may refuse it
     (PostgreSQL does NUL), and that must not be a 500."""
     if _JOB_ID.fullmatch(job_id) is None:
-        raise HTTPException(404, "No job with this id: a job's id is 32 hex digits.")
+        raise NotFound("No job with this id: a job's id is 32 hex digits.")
     job = await session.get(Job, job_id)
     if job is None or not caller.owns(job):
-        raise HTTPException(404, f"No job with id '{job_id}'.")
+        raise NotFound(f"No job with id '{job_id}'.")
     return job
 
 
@@ -189,10 +186,10 @@ async def get_transcript(
 ) -> Response:
     job = await job_or_404(session, job_id, caller)
     if job.status == JobStatus.failed:
-        raise HTTPException(409, f"The job failed, so it has no transcript: {job.error}")
+        raise NotReady(f"The job failed, so it has no transcript: {job.error}")
     transcript = await session.get(Transcript, job_id)
     if job.status != JobStatus.completed or transcript is None:
-        raise HTTPException(409, f"The job is {job.status}; the transcript is not ready yet.")
+        raise NotReady(f"The job is {job.status}; the transcript is not ready yet.")
     body = render(transcript_doc(transcript), format)
     headers = {"Content-Disposition": f'inline; filename="{job_id}.{format.value}"'}
     return Response(body, media_type=MEDIA_TYPES[format], headers=headers)

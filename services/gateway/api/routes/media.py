@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import anyio
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 
@@ -35,6 +35,7 @@ from services.gateway.auth import (
 from services.gateway.deps import ResourcesDep, SessionDep
 from services.gateway.errors import AUTH_ERRORS
 from services.gateway.numbers import NotANumber, digits
+from services.gateway.problems import NotFound
 from services.gateway.schemas import ErrorOut
 from shared.models import Job
 from shared.store import Store, media_key
@@ -78,7 +79,7 @@ async def media_access(
     caller = await identify(request, res)
     job = await session.get(Job, job_id)
     if job is None or not caller.owns(job):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No job with id '{job_id}'.")
+        raise NotFound(f"No job with id '{job_id}'.")
 
 
 MediaAccess = Annotated[None, Depends(media_access)]
@@ -199,11 +200,11 @@ class _Media:
 async def _media(session: SessionDep, res: ResourcesDep, job_id: str) -> _Media:
     job = await session.get(Job, job_id)
     if job is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No job with id '{job_id}'.")
+        raise NotFound(f"No job with id '{job_id}'.")
     key = media_key(job.id)
     size = await _object_size(res.store, key)
     if size is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "This job's media is no longer stored.")
+        raise NotFound("This job's media is no longer stored.")
     etag = f'"{job.id}-{size}"'  # a job's media never changes: id and size name it
     headers = {
         "Accept-Ranges": "bytes",
