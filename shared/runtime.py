@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as dist_version
 
+import anyio
 from arq import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -45,6 +46,11 @@ class Resources:
         }
 
 
+def _store(settings: Settings) -> Store:
+    """Blocks (resolves the local path, makes its folder): run it in a thread."""
+    return Store(settings.resolved_store_url, settings.data_dir / "scratch")
+
+
 @asynccontextmanager
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     engine = db.create_engine(settings)
@@ -54,7 +60,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         await engine.dispose()
         raise
     queue = await open_queue(settings)
-    store = Store(settings.resolved_store_url, settings.data_dir / "scratch")
+    store = await anyio.to_thread.run_sync(_store, settings)
     try:
         yield Resources(settings, engine, db.session_factory(engine), store, queue)
     finally:

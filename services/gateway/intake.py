@@ -22,10 +22,11 @@ from services.gateway.options import JobOptions
 from services.gateway.uploads import Upload, UploadError
 from shared import dispatch
 from shared.config import Settings
+from shared.files import remove
 from shared.media import MediaError, MediaInfo, check_duration, probe
 from shared.models import Job
 from shared.runtime import Resources
-from shared.speech_models import UnknownModel, choose, is_multilingual
+from shared.speech_models import UnknownModel, choose, is_multilingual_async
 from shared.store import media_key
 
 log = structlog.get_logger(__name__)
@@ -40,18 +41,18 @@ class Source:
     filename: str | None
     url: str | None = None
 
-    def discard(self) -> None:
-        self.path.unlink(missing_ok=True)
+    async def discard(self) -> None:
+        await remove(self.path)
 
 
-def choose_model(settings: Settings, options: JobOptions) -> str:
+async def choose_model(settings: Settings, options: JobOptions) -> str:
     """The model for this job, or a refusal: unknown model (422), translation on an
     English-only model (400)."""
     try:
         model = choose(settings, options.model)
     except UnknownModel as exc:
         raise UploadError(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    if options.task == "translate" and not is_multilingual(model):
+    if options.task == "translate" and not await is_multilingual_async(model):
         raise UploadError(
             status.HTTP_400_BAD_REQUEST,
             f"The model '{options.model or model}' knows only English, so it cannot translate; "
@@ -77,7 +78,7 @@ async def accept(
 ) -> Job:
     """Probe, store and queue; HTTPException for anything refused."""
     try:
-        model = choose_model(res.settings, options)
+        model = await choose_model(res.settings, options)
         if source.size == 0:
             raise UploadError(400, "The uploaded file is empty.")
         info: MediaInfo = await anyio.to_thread.run_sync(probe, source.path)

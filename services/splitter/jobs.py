@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import anyio
 import structlog
 from sqlalchemy.exc import IntegrityError
 
@@ -105,7 +106,8 @@ async def _cut_and_enqueue(res: Resources, job: Job, lease: Lease) -> int:
     index = 0
     # One thread decodes the whole file: its buffers stay in one malloc arena, where a
     # shared pool would spread them over several and memory would creep with length.
-    with ThreadPoolExecutor(1, thread_name_prefix="decode") as decoder:
+    decoder = ThreadPoolExecutor(1, thread_name_prefix="decode")
+    try:
         async with res.store.local_file(job.media_key) as path:
             chunks: Iterator[tuple[int, Samples]] = split(
                 decode_pcm(path, max_s, job.duration_s), job.chunk_seconds
@@ -118,6 +120,8 @@ async def _cut_and_enqueue(res: Resources, job: Job, lease: Lease) -> int:
                 except IntegrityError as exc:  # the job row is gone: deleted meanwhile
                     raise Abandoned from exc
                 index += 1
+    finally:
+        await anyio.to_thread.run_sync(decoder.shutdown)  # joins the thread: not on the loop
     return index
 
 

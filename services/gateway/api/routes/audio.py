@@ -165,7 +165,7 @@ async def _run(
     except UploadError as exc:
         raise HTTPException(exc.status_code, exc.message) from exc
     finally:
-        upload.discard()
+        await upload.discard()
     doc = await _wait_while_connected(request, res, job.id, settings.openai_wait_s)
     if doc is None:
         return Response(status_code=CLIENT_GONE)

@@ -91,9 +91,9 @@ async def create_job(
     except UploadError as exc:
         raise HTTPException(exc.status_code, exc.message) from exc
     finally:
-        upload.discard()
+        await upload.discard()
         if source is not None:
-            source.discard()
+            await source.discard()
     STAGE_SECONDS.labels("upload").observe(time.perf_counter() - began)
     response.headers["Location"] = str(request.url_for("get_job", job_id=job.id).path)
     return job_out(request, job, Done(), caller)
