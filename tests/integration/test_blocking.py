@@ -6,10 +6,11 @@ import asyncio
 import time
 
 import pytest
+from blockbuster import BlockingError
 
 from shared import secrets
+from shared.blocking import detecting
 from shared.config import Settings
-from tests.blocking import BlockingError, detecting
 
 
 async def test_sleep_in_a_coroutine_is_caught() -> None:

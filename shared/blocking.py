@@ -1,21 +1,25 @@
-"""The blocking-call detector the integration tests run under (blockbuster).
+"""A blocking-call detector (blockbuster) for tests: the integration tests' fixture,
+and the services of the end-to-end tests when VTX_DETECT_BLOCKING is set.
 
-While a test runs, any file I/O, `time.sleep`, socket or sqlite3 call made on an event
+While it is on, any file I/O, `time.sleep`, socket or sqlite3 call made on an event
 loop from the suite's own code (`services/`, `shared/`) raises `BlockingError`, so a
 blocking call cannot creep back onto a loop unseen. Work done in a thread (the
-executor, `anyio.to_thread`) is not on a loop and is never flagged.
+executor, `anyio.to_thread`) is not on a loop and is never flagged. blockbuster is in
+the dev extra only, so it is imported when the detector is switched on, never else.
 
 ALLOWED is the reviewed list of places that may block on a loop; each says why.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, TypeVar
 
-from blockbuster import BlockBuster, BlockingError
+if TYPE_CHECKING:
+    from blockbuster import BlockBuster
 
-__all__ = ["ALLOWED", "BlockingError", "detecting"]
+App = TypeVar("App")
 
 SCANNED = ("services", "shared")  # tests themselves may block: they set the scene
 
@@ -37,6 +41,8 @@ ALLOWED: dict[tuple[str, tuple[str, ...]], str] = {
 @contextmanager
 def detecting(scanned: Sequence[str] = SCANNED) -> Iterator[BlockBuster]:
     """Raise on blocking calls made on an event loop from the `scanned` packages."""
+    from blockbuster import BlockBuster
+
     detector = BlockBuster(list(scanned))
     for (file, functions), _why in ALLOWED.items():
         for wrapped in detector.functions.values():
@@ -46,3 +52,17 @@ def detecting(scanned: Sequence[str] = SCANNED) -> Iterator[BlockBuster]:
         yield detector
     finally:
         detector.deactivate()
+
+
+def detected(
+    lifespan: Callable[[App], AbstractAsyncContextManager[None]],
+) -> Callable[[App], AbstractAsyncContextManager[None]]:
+    """A service's lifespan with the detector on for as long as the service runs."""
+
+    @asynccontextmanager
+    async def watched(app: App) -> AsyncIterator[None]:
+        with detecting():
+            async with lifespan(app):
+                yield
+
+    return watched
