@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cache
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as dist_version
 
@@ -20,7 +21,10 @@ from shared.queue import open_queue
 from shared.store import Store
 
 
+@cache
 def version() -> str:
+    """Read from the package's metadata once (service_app does, at start-up): later
+    calls, on a request's loop, touch no file."""
     try:
         return dist_version("vtx")
     except PackageNotFoundError:
