@@ -32,6 +32,8 @@ ALLOWED: dict[tuple[str, tuple[str, ...]], str] = {
     ("shared/db.py", ("create_engine",)): "makes the SQLite folder when the engine is made",
     ("shared/service.py", ("service_app",)): "builds the app: reads package metadata",
     ("alembic/command.py", ("upgrade", "downgrade", "check")): "alembic reads its scripts",
+    # A new PostgreSQL connection (a pool opens few, and keeps them).
+    ("asyncpg/connect_utils.py", ("_parse_connect_dsn_and_args",)): "looks for ~/.pgpass",
     # Imports read module files once; the modules are cached after the first.
     ("<frozen importlib._bootstrap>", ("_find_and_load",)): "first import of a module",
     ("<frozen importlib._bootstrap_external>", ("get_data", "path_stats")): "first import",
