@@ -31,10 +31,11 @@ from services.gateway.problems import (
 from services.gateway.uploads import Upload
 from shared import dispatch
 from shared.config import Settings
+from shared.files import remove
 from shared.media import MediaError, MediaInfo, check_duration, probe
 from shared.models import Job
 from shared.runtime import Resources
-from shared.speech_models import UnknownModel, choose, is_multilingual
+from shared.speech_models import UnknownModel, choose, is_multilingual_async
 from shared.store import media_key
 
 log = structlog.get_logger(__name__)
@@ -49,18 +50,18 @@ class Source:
     filename: str | None
     url: str | None = None
 
-    def discard(self) -> None:
-        self.path.unlink(missing_ok=True)
+    async def discard(self) -> None:
+        await remove(self.path)
 
 
-def choose_model(settings: Settings, options: JobOptions) -> str:
+async def choose_model(settings: Settings, options: JobOptions) -> str:
     """The model for this job, or a refusal: an unknown model, or translation asked of
     an English-only model."""
     try:
         model = choose(settings, options.model)
     except UnknownModel as exc:
         raise InvalidField(str(exc), param="model") from exc
-    if options.task == "translate" and not is_multilingual(model):
+    if options.task == "translate" and not await is_multilingual_async(model):
         raise CannotTranslate(
             f"The model '{options.model or model}' knows only English, so it cannot translate; "
             "choose a multilingual model (VTX_MODELS lists those offered).",
@@ -85,7 +86,7 @@ async def accept(
     request: Request, res: Resources, caller: Caller, source: Source, options: JobOptions
 ) -> Job:
     """Probe, store and queue; a `Problem` for anything refused."""
-    model = choose_model(res.settings, options)
+    model = await choose_model(res.settings, options)
     if source.size == 0:
         raise EmptyFile("The uploaded file is empty.", param="file")
     try:

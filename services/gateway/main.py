@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import anyio
 import structlog
 from fastapi import FastAPI, Request, Response
 
@@ -17,7 +18,7 @@ from services.gateway.hosts import HostGuard
 from services.gateway.watcher import EventWatcher
 from shared.config import Settings
 from shared.runtime import open_resources
-from shared.secrets import secret
+from shared.secrets import load_secret
 from shared.service import service_app
 
 REQUEST_ID = "X-Request-ID"
@@ -28,8 +29,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.uploads_dir.mkdir(parents=True, exist_ok=True)
-        app.state.media_secret = secret(settings, "media")
+        await anyio.Path(settings.uploads_dir).mkdir(parents=True, exist_ok=True)
+        app.state.media_secret = await load_secret(settings, "media")
         async with open_resources(settings) as res:
             await ensure_protected(settings, res.sessions)  # before anything is served
             app.state.resources = res

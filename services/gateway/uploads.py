@@ -2,7 +2,9 @@
 
 Starlette's form parser would first copy the file into a temporary file of its own;
 this parser writes each piece as it arrives, counts bytes as it goes, and stops at
-the size limit, so memory stays flat whatever the upload's size.
+the size limit, so memory stays flat whatever the upload's size. The parser's
+callbacks only collect the file's bytes (at most FLUSH_BYTES and one body chunk); a
+worker thread writes them to disk, so the gateway's event loop never waits on the disk.
 
 Everything around the file is bounded too, and decided while the body streams in
 (with or without Content-Length): a field name the endpoint does not take is refused
@@ -21,8 +23,9 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
+import anyio
+from anyio import AsyncFile
 from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -38,11 +41,13 @@ from services.gateway.problems import (
     is_no_space,
 )
 from shared.config import Settings
+from shared.files import remove
 
 FILE_FIELD = "file"
 PART_HEADER_BYTES = 8 * 1024  # one part's headers, all lines together
 PART_FRAMING_BYTES = 64  # per part: CRLFs, dashes and ': ' around the boundary and headers
 FILENAME_CHARS = 255
+FLUSH_BYTES = 1024 * 1024  # file data held before a thread writes it out
 
 # C0, DEL and C1 controls, and the bidirectional and line-separator format characters
 # that make a name display as something else.
@@ -75,8 +80,8 @@ class Upload:
     lists: dict[str, list[str]] = field(default_factory=dict)  # every value, repeats kept
     has_file: bool = False
 
-    def discard(self) -> None:
-        self.path.unlink(missing_ok=True)
+    async def discard(self) -> None:
+        await remove(self.path)
 
 
 def too_large(max_bytes: int) -> TooLarge:
@@ -103,10 +108,11 @@ class _Parts:
     """Callbacks for python-multipart: route the file part to disk, keep small fields."""
 
     def __init__(
-        self, upload: Upload, sink: IO[bytes], limits: FormLimits, accepted: Sequence[str]
+        self, upload: Upload, sink: AsyncFile[bytes], limits: FormLimits, accepted: Sequence[str]
     ) -> None:
         self.upload = upload
         self.sink = sink
+        self.pending = bytearray()  # file data the parser gave, not yet on disk
         self.limits = limits
         self.accepted = accepted
         self.fields = 0  # non-file parts so far
@@ -176,7 +182,7 @@ class _Parts:
             self.upload.size += end - start
             if self.upload.size > self.limits.max_file_bytes:
                 raise too_large(self.limits.max_file_bytes)
-            self.sink.write(data[start:end])
+            self.pending += data[start:end]
             return
         self._count_field(end - start)
         self._buffer += data[start:end]
@@ -186,6 +192,12 @@ class _Parts:
             value = self._buffer.decode("utf-8", "replace")
             self.upload.fields[self._field] = value
             self.upload.lists.setdefault(self._field, []).append(value)
+
+    async def flush(self, at_least: int = 0) -> None:
+        """Hand the collected file data to a thread to write, once there is `at_least`."""
+        if self.pending and len(self.pending) >= at_least:
+            data, self.pending = bytes(self.pending), bytearray()
+            await self.sink.write(data)
 
     def _count_header(self, size: int) -> None:
         self._header_bytes += size
@@ -247,31 +259,29 @@ async def receive_upload(
     """
     boundary = _boundary(request)
     _check_declared_length(request, limits, boundary)
-    spool_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=spool_dir, prefix="upload-")
-    upload = Upload(path=Path(name))
+    upload = Upload(path=await anyio.to_thread.run_sync(spool_file, spool_dir, "upload-"))
     try:
-        with os.fdopen(fd, "wb") as handle:
+        async with await anyio.open_file(upload.path, "wb") as handle:
             await _parse(request, boundary, _Parts(upload, handle, limits, accepted))
     except Problem:
-        upload.discard()
+        await upload.discard()
         raise
     except OSError as exc:  # the spool's disk, not the client: a server fault
-        upload.discard()
+        await upload.discard()
         await _close(request)
         if is_no_space(exc):
             raise StorageFull() from exc
         raise
     except Exception as exc:
-        upload.discard()
+        await upload.discard()
         await _close(request)
         raise UnreadableBody(f"The multipart body could not be read: {_reason(exc)}") from exc
     by_url = bool(url_field and upload.fields.get(url_field, "").strip())
     if upload.has_file and by_url:
-        upload.discard()
+        await upload.discard()
         raise InvalidField(f"Send either a field named 'file' or '{url_field}', not both.")
     if not upload.has_file and not by_url:
-        upload.discard()
+        await upload.discard()
         also = f" (or '{url_field}' with its http(s) URL)" if url_field else ""
         raise InvalidField(
             f"The form needs a field named 'file' holding the media{also}.", param=FILE_FIELD
@@ -292,6 +302,14 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}."
 
 
+def spool_file(spool_dir: Path, prefix: str) -> Path:
+    """A new, empty spool file with a server-chosen name (blocks: run it in a thread)."""
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=spool_dir, prefix=prefix)
+    os.close(fd)
+    return Path(name)
+
+
 async def _parse(request: Request, boundary: bytes, parts: _Parts) -> None:
     """Feed the body to the parser; bytes that are neither file, fields nor framing
     (an endless preamble or epilogue) are refused too, as they arrive."""
@@ -305,6 +323,7 @@ async def _parse(request: Request, boundary: bytes, parts: _Parts) -> None:
     try:
         async for data in request.stream():
             parser.write(data)
+            await parts.flush(at_least=FLUSH_BYTES)
             received += len(data)
             if received - parts.upload.size > besides_file:
                 raise InvalidField(
@@ -312,6 +331,7 @@ async def _parse(request: Request, boundary: bytes, parts: _Parts) -> None:
                     "send one multipart/form-data form.",
                 )
         parser.finalize()
+        await parts.flush()
     except MultipartParseError as exc:
         if str(exc).startswith("Maximum header"):  # the parser's own per-line and count caps
             raise part_headers_too_long() from exc

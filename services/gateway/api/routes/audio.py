@@ -161,7 +161,7 @@ async def _run(
         source = Source(upload.path, upload.size, upload.filename)
         job = await accept(request, res, caller, source, options)
     finally:
-        upload.discard()
+        await upload.discard()
     doc = await _wait_while_connected(request, res, job.id, settings.openai_wait_s)
     if doc is None:
         return Response(status_code=CLIENT_GONE)

@@ -88,9 +88,9 @@ async def create_job(
         source = await source_of(res, caller, upload, options)
         job = await accept(request, res, caller, source, options)
     finally:
-        upload.discard()
+        await upload.discard()
         if source is not None:
-            source.discard()
+            await source.discard()
     STAGE_SECONDS.labels("upload").observe(time.perf_counter() - began)
     response.headers["Location"] = str(request.url_for("get_job", job_id=job.id).path)
     return job_out(request, job, Done(), caller)
