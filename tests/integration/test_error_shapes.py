@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import errno
 import os
-from types import SimpleNamespace, TracebackType
 from typing import Any
 
 import httpx
@@ -25,19 +24,18 @@ SPOOL_PATH = "/srv/vtx-secret/spool/upload-abc123"  # what a full disk's OSError
 class _FullDisk:
     """The spool file on a disk with no room left: the first write fails as Linux does."""
 
-    def __init__(self, fd: int, mode: str) -> None:
-        self._file = os.fdopen(fd, mode)
-
-    def __enter__(self) -> _FullDisk:
+    async def __aenter__(self) -> _FullDisk:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._file.close()
+    async def __aexit__(self, *_: object) -> None:
+        return None
 
-    def write(self, data: bytes) -> int:
+    async def write(self, data: bytes) -> int:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), SPOOL_PATH)
+
+
+async def _open_on_a_full_disk(path: object, mode: str) -> _FullDisk:
+    return _FullDisk()
 
 
 def _no_internals(text: str) -> None:
@@ -72,7 +70,7 @@ async def test_a_full_disk_while_spooling_is_507_logged_without_internals(
     path: str,
     fields: dict[str, str],
 ) -> None:
-    monkeypatch.setattr(uploads, "os", SimpleNamespace(fdopen=_FullDisk))
+    monkeypatch.setattr(uploads.anyio, "open_file", _open_on_a_full_disk)
     async with gateway_for(settings) as (_, client):
         answer = await client.post(
             path,
