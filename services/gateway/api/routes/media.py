@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
@@ -37,7 +36,7 @@ from services.gateway.errors import AUTH_ERRORS
 from services.gateway.numbers import NotANumber, digits
 from services.gateway.schemas import ErrorOut
 from shared.models import Job
-from shared.store import Store, media_key
+from shared.store import media_key
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -163,19 +162,6 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     return ByteRange(max(size - last, 0), size - 1)
 
 
-# ----------------------------------------------------------------- store reads
-async def _object_size(store: Store, key: str) -> int | None:
-    if store.root is not None:
-        try:
-            return (await anyio.Path(store.root / key).stat()).st_size
-        except FileNotFoundError:
-            return None
-    try:
-        return await store.size(key)
-    except FileNotFoundError:
-        return None
-
-
 # ---------------------------------------------------------------------- routes
 MEDIA_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"video/mp4": {}, "audio/mpeg": {}}, "description": "The whole file."},
@@ -201,7 +187,7 @@ async def _media(session: SessionDep, res: ResourcesDep, job_id: str) -> _Media:
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No job with id '{job_id}'.")
     key = media_key(job.id)
-    size = await _object_size(res.store, key)
+    size = await res.store.size(key)
     if size is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "This job's media is no longer stored.")
     etag = f'"{job.id}-{size}"'  # a job's media never changes: id and size name it
