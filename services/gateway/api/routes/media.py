@@ -33,14 +33,13 @@ from services.gateway.auth import (
 )
 from services.gateway.deps import ResourcesDep, SessionDep
 from services.gateway.errors import AUTH_ERRORS
+from services.gateway.lookups import JOB_ID_PATTERN, job_or_404
 from services.gateway.numbers import NotANumber, digits
 from services.gateway.schemas import ErrorOut
 from shared.models import Job
 from shared.store import media_key
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-
-JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 JobId = Annotated[
     str,
@@ -74,10 +73,7 @@ async def media_access(
         raise unauthorized(MEDIA_LINK_REFUSED)
     if bearer(request) is None:
         raise unauthorized(KEY_REQUIRED)
-    caller = await identify(request, res)
-    job = await session.get(Job, job_id)
-    if job is None or not caller.owns(job):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No job with id '{job_id}'.")
+    await job_or_404(session, job_id, await identify(request, res))
 
 
 MediaAccess = Annotated[None, Depends(media_access)]
@@ -183,9 +179,7 @@ class _Media:
 
 
 async def _media(session: SessionDep, res: ResourcesDep, job_id: str) -> _Media:
-    job = await session.get(Job, job_id)
-    if job is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No job with id '{job_id}'.")
+    job = await job_or_404(session, job_id, None)  # access: media_access
     key = media_key(job.id)
     size = await res.store.size(key)
     if size is None:
