@@ -18,8 +18,6 @@ from pydantic import BaseModel
 
 from services.gateway.schemas import ErrorOut
 
-__all__ = ["AUTH_ERRORS", "ErrorOut", "OpenAIError", "OpenAIRoute", "openai_errors"]
-
 
 class OpenAIErrorBody(BaseModel):
     message: str

@@ -12,13 +12,13 @@ from sqlmodel import col, select
 
 from services.gateway.auth import CallerDep
 from services.gateway.deps import ResourcesDep, SessionDep, SettingsDep
-from services.gateway.errors import AUTH_ERRORS, ErrorOut
+from services.gateway.errors import AUTH_ERRORS
 from services.gateway.intake import Source, accept, source_of
 from services.gateway.lookups import OwnedJob, job_or_404
 from services.gateway.numbers import READ_INTEGER
 from services.gateway.options import JOB_FORM, parse_options
 from services.gateway.quotas import check_before_upload
-from services.gateway.schemas import JobOut, JobPage
+from services.gateway.schemas import ErrorOut, JobOut, JobPage
 from services.gateway.uploads import FormLimits, UploadError, receive_upload
 from services.gateway.views import (
     Done,
