@@ -206,6 +206,11 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
+    detect_blocking: bool = Field(
+        default=False,
+        description="Tests only: fail any blocking call made on an event loop "
+        "(shared/blocking.py; needs blockbuster from the dev extra)",
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @cached_property

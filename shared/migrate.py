@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -78,7 +79,8 @@ async def current(engine: AsyncEngine) -> str | None:
 
 async def ensure_current(engine: AsyncEngine) -> None:
     """Refuse to serve on a database whose schema is older (or newer) than this code."""
-    found, wanted = await current(engine), head()
+    found = await current(engine)
+    wanted = await anyio.to_thread.run_sync(head)  # alembic reads its script files
     if found != wanted:
         raise SchemaBehind(
             f"The database schema is at revision {found or 'none (empty database)'}, "

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cache
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as dist_version
 
+import anyio
 from arq import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,7 +21,10 @@ from shared.queue import open_queue
 from shared.store import Store
 
 
+@cache
 def version() -> str:
+    """Read from the package's metadata once (service_app does, at start-up): later
+    calls, on a request's loop, touch no file."""
     try:
         return dist_version("vtx")
     except PackageNotFoundError:
@@ -45,6 +50,11 @@ class Resources:
         }
 
 
+def _store(settings: Settings) -> Store:
+    """Blocks (resolves the local path, makes its folder): run it in a thread."""
+    return Store(settings.resolved_store_url, settings.data_dir / "scratch")
+
+
 @asynccontextmanager
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     engine = db.create_engine(settings)
@@ -54,7 +64,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         await engine.dispose()
         raise
     queue = await open_queue(settings)
-    store = Store(settings.resolved_store_url, settings.data_dir / "scratch")
+    store = await anyio.to_thread.run_sync(_store, settings)
     try:
         yield Resources(settings, engine, db.session_factory(engine), store, queue)
     finally:

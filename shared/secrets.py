@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Literal
 
+import anyio
+
 from shared.config import Settings
 
 Name = Literal["media", "webhook"]
@@ -22,7 +24,13 @@ def secret_path(settings: Settings, name: Name) -> Path:
     return settings.data_dir / "secrets" / name
 
 
+async def load_secret(settings: Settings, name: Name) -> bytes:
+    """`secret` for code on an event loop: the file (and its retry's sleep) in a thread."""
+    return await anyio.to_thread.run_sync(secret, settings, name)
+
+
 def secret(settings: Settings, name: Name) -> bytes:
+    """Blocks (file I/O, a short retry): call it from a thread, or use `load_secret`."""
     configured = settings.secret_key if name == "media" else settings.webhook_secret
     if configured is not None:
         return configured.get_secret_value().encode()

@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI, Request
 
+from shared.blocking import detected
 from shared.config import Settings
 from shared.health import Check, InfoProvider, health_router, no_info
 from shared.logs import configure_logging
@@ -38,7 +39,7 @@ def service_app(
     app = FastAPI(
         title=f"vtx {name}",
         version=version(),
-        lifespan=lifespan,
+        lifespan=detected(lifespan) if settings.detect_blocking else lifespan,
         **fastapi_kwargs,  # type: ignore[arg-type]
     )
     app.state.settings = settings

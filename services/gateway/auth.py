@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import structlog
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.gateway.deps import ResourcesDep
+from services.gateway.problems import QuotaExceeded, Unauthorized
 from shared import apikeys
 from shared.metrics import RATE_LIMIT_UNAVAILABLE
 from shared.models import Job
@@ -58,10 +59,8 @@ def bearer(request: Request) -> str | None:
     return value.strip() or None if scheme.lower() == "bearer" else None
 
 
-def unauthorized(message: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"}
-    )
+def unauthorized(message: str) -> Unauthorized:
+    return Unauthorized(message)
 
 
 async def keys_required(res: Resources) -> bool:
@@ -93,12 +92,8 @@ async def caller(request: Request, res: ResourcesDep) -> Caller:
 CallerDep = Annotated[Caller, Depends(caller)]
 
 
-def too_many(message: str, retry_after_s: int) -> HTTPException:
-    return HTTPException(
-        status.HTTP_429_TOO_MANY_REQUESTS,
-        message,
-        headers={"Retry-After": str(max(1, retry_after_s))},
-    )
+def too_many(message: str, retry_after_s: int) -> QuotaExceeded:
+    return QuotaExceeded(message, retry_after_s)
 
 
 async def rate_limit(res: Resources, key_id: str) -> None:

@@ -10,8 +10,6 @@ it only ever opens the spooled file.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
@@ -19,15 +17,17 @@ from urllib.parse import unquote
 import anyio
 import httpx
 
-from services.gateway.uploads import UploadError, clean_filename
+from services.gateway.problems import InvalidField, TooLarge
+from services.gateway.uploads import clean_filename, spool_file
 from shared import netguard
 from shared.config import Settings
+from shared.files import remove
 
 REDIRECTS = (301, 302, 303, 307, 308)
 
 
-def _refused(message: str) -> UploadError:
-    return UploadError(422, f"The URL cannot be fetched: {message}")
+def _refused(message: str) -> InvalidField:
+    return InvalidField(f"The URL cannot be fetched: {message}", param="url")
 
 
 def filename_of(url: httpx.URL) -> str | None:
@@ -35,7 +35,7 @@ def filename_of(url: httpx.URL) -> str | None:
 
 
 async def download(
-    url: str, settings: Settings, max_bytes: int, too_big: UploadError
+    url: str, settings: Settings, max_bytes: int, too_big: TooLarge
 ) -> tuple[Path, int, str | None]:
     """Fetch `url` into the spool: (path, size, file name); the caller owns the file.
 
@@ -46,24 +46,21 @@ async def download(
     except netguard.Refused as exc:
         raise _refused(str(exc)) from exc
     allow = netguard.allowed_networks(settings)
-    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=settings.uploads_dir, prefix="url-")
-    path = Path(name)
-    os.close(fd)
+    path = await anyio.to_thread.run_sync(spool_file, settings.uploads_dir, "url-")
     try:
         with anyio.fail_after(settings.url_timeout_s):
             size = await _follow(current, allow, path, settings, _Cap(max_bytes, too_big))
     except TimeoutError as exc:
-        path.unlink(missing_ok=True)
+        await remove(path)
         raise _refused(f"it took longer than {settings.url_timeout_s:g} s.") from exc
     except netguard.Refused as exc:
-        path.unlink(missing_ok=True)
+        await remove(path)
         raise _refused(str(exc)) from exc
     except httpx.HTTPError as exc:
-        path.unlink(missing_ok=True)
+        await remove(path)
         raise _refused(f"{type(exc).__name__}: {exc}") from exc
     except BaseException:
-        path.unlink(missing_ok=True)
+        await remove(path)
         raise
     return path, size, filename_of(current)
 
@@ -71,7 +68,7 @@ async def download(
 @dataclass(frozen=True)
 class _Cap:
     max_bytes: int
-    too_big: UploadError
+    too_big: TooLarge
 
 
 async def _follow(

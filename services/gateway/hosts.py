@@ -19,12 +19,11 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.gateway.errors import openai_error
+from services.gateway.errors import OPENAI_PATHS, openai_error
 
 ANY = "*"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
-OPENAI_PATHS = ("/v1/audio/", "/v1/models")
 
 _NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
 _PORT = re.compile(r"[0-9]{1,5}")

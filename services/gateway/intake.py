@@ -13,19 +13,29 @@ from pathlib import Path
 
 import anyio
 import structlog
-from fastapi import HTTPException, Request, status
+from fastapi import Request
 
 from services.gateway import quotas
 from services.gateway.auth import Caller
 from services.gateway.fetch import download
 from services.gateway.options import JobOptions
-from services.gateway.uploads import Upload, UploadError
+from services.gateway.problems import (
+    CannotTranslate,
+    EmptyFile,
+    InvalidField,
+    NotMedia,
+    StorageFull,
+    TooLarge,
+    is_no_space,
+)
+from services.gateway.uploads import Upload
 from shared import dispatch
 from shared.config import Settings
+from shared.files import remove
 from shared.media import MediaError, MediaInfo, check_duration, probe
 from shared.models import Job
 from shared.runtime import Resources
-from shared.speech_models import UnknownModel, choose, is_multilingual
+from shared.speech_models import UnknownModel, choose, is_multilingual_async
 from shared.store import media_key
 
 log = structlog.get_logger(__name__)
@@ -40,22 +50,22 @@ class Source:
     filename: str | None
     url: str | None = None
 
-    def discard(self) -> None:
-        self.path.unlink(missing_ok=True)
+    async def discard(self) -> None:
+        await remove(self.path)
 
 
-def choose_model(settings: Settings, options: JobOptions) -> str:
-    """The model for this job, or a refusal: unknown model (422), translation on an
-    English-only model (400)."""
+async def choose_model(settings: Settings, options: JobOptions) -> str:
+    """The model for this job, or a refusal: an unknown model, or translation asked of
+    an English-only model."""
     try:
         model = choose(settings, options.model)
     except UnknownModel as exc:
-        raise UploadError(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    if options.task == "translate" and not is_multilingual(model):
-        raise UploadError(
-            status.HTTP_400_BAD_REQUEST,
+        raise InvalidField(str(exc), param="model") from exc
+    if options.task == "translate" and not await is_multilingual_async(model):
+        raise CannotTranslate(
             f"The model '{options.model or model}' knows only English, so it cannot translate; "
             "choose a multilingual model (VTX_MODELS lists those offered).",
+            param="model",
         )
     return model
 
@@ -75,20 +85,18 @@ async def source_of(res: Resources, caller: Caller, upload: Upload, options: Job
 async def accept(
     request: Request, res: Resources, caller: Caller, source: Source, options: JobOptions
 ) -> Job:
-    """Probe, store and queue; HTTPException for anything refused."""
+    """Probe, store and queue; a `Problem` for anything refused."""
+    model = await choose_model(res.settings, options)
+    if source.size == 0:
+        raise EmptyFile("The uploaded file is empty.", param="file")
     try:
-        model = choose_model(res.settings, options)
-        if source.size == 0:
-            raise UploadError(400, "The uploaded file is empty.")
         info: MediaInfo = await anyio.to_thread.run_sync(probe, source.path)
-    except UploadError as exc:
-        raise HTTPException(exc.status_code, exc.message) from exc
     except MediaError as exc:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from exc
+        raise NotMedia(str(exc), param="file") from exc
     try:
         check_duration(info.duration_s, res.settings.max_duration_s)
     except MediaError as exc:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from exc
+        raise TooLarge(str(exc), param="file") from exc
     job = Job(
         media_key="",
         filename=source.filename,
@@ -111,7 +119,7 @@ async def accept(
     )
     job.media_key = media_key(job.id)
     async with quotas.admitted(res, caller, info.duration_s, source.size):
-        await res.store.put_file(job.media_key, source.path)
+        await _store(res, job.media_key, source.path)
         try:
             await _add(res, job)
         except BaseException:
@@ -123,6 +131,16 @@ async def accept(
         log.warning("job.enqueue_deferred", job_id=job.id, error=repr(exc))
     log.info("job.accepted", job_id=job.id, size_bytes=source.size, duration_s=info.duration_s)
     return job
+
+
+async def _store(res: Resources, key: str, path: Path) -> None:
+    """Put the media in the store; a full store is the server's problem, said as such."""
+    try:
+        await res.store.put_file(key, path)
+    except OSError as exc:
+        if is_no_space(exc):
+            raise StorageFull() from exc
+        raise
 
 
 async def _add(res: Resources, job: Job) -> None:

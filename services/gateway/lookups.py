@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.gateway.auth import Caller, CallerDep
 from services.gateway.deps import SessionDep
+from services.gateway.problems import NotFound
 from shared.models import Job
 
 JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -27,12 +28,10 @@ async def job_or_404(session: AsyncSession, job_id: str, caller: Caller | None) 
     Text that cannot be an id is unknown without a query: the database may refuse it
     (PostgreSQL does NUL), and that must not be a 500."""
     if _JOB_ID.fullmatch(job_id) is None:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, "No job with this id: a job's id is 32 hex digits."
-        )
+        raise NotFound("No job with this id: a job's id is 32 hex digits.")
     job = await session.get(Job, job_id)
     if job is None or (caller is not None and not caller.owns(job)):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No job with id '{job_id}'.")
+        raise NotFound(f"No job with id '{job_id}'.")
     return job
 
 

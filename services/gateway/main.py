@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import anyio
 import structlog
 from fastapi import FastAPI, Request, Response
-from fastapi.exception_handlers import http_exception_handler
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.gateway import errors
 from services.gateway.api.routes import audio, events, jobs, media, usage, web
 from services.gateway.deliveries import delivering
 from services.gateway.exposure import ensure_protected
@@ -19,7 +18,7 @@ from services.gateway.hosts import HostGuard
 from services.gateway.watcher import EventWatcher
 from shared.config import Settings
 from shared.runtime import open_resources
-from shared.secrets import secret
+from shared.secrets import load_secret
 from shared.service import service_app
 
 REQUEST_ID = "X-Request-ID"
@@ -30,8 +29,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.uploads_dir.mkdir(parents=True, exist_ok=True)
-        app.state.media_secret = secret(settings, "media")
+        await anyio.Path(settings.uploads_dir).mkdir(parents=True, exist_ok=True)
+        app.state.media_secret = await load_secret(settings, "media")
         async with open_resources(settings) as res:
             await ensure_protected(settings, res.sessions)  # before anything is served
             app.state.resources = res
@@ -50,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.middleware("http")(request_id)
     app.add_middleware(HostGuard, allowed_hosts=settings.allowed_hosts)
-    app.add_exception_handler(StarletteHTTPException, allow_every_method)
+    errors.install(app)
     app.include_router(jobs.router)
     app.include_router(events.router)
     app.include_router(media.router)
@@ -73,18 +72,3 @@ async def request_id(
         structlog.contextvars.unbind_contextvars("request_id")
     response.headers[REQUEST_ID] = request.state.request_id
     return response
-
-
-async def allow_every_method(request: Request, exc: Exception) -> Response:
-    """A 405's Allow names every method the path's OpenAPI entry documents (Starlette
-    names only those of the one route it tried)."""
-    assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 405:
-        paths: dict[str, dict[str, object]] = request.app.openapi().get("paths", {})
-        for template, operations in paths.items():
-            pattern = re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template))
-            if re.fullmatch(pattern, request.url.path):
-                methods = ", ".join(sorted(m.upper() for m in operations))
-                exc.headers = {**(exc.headers or {}), "Allow": methods}
-                break
-    return await http_exception_handler(request, exc)

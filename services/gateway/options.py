@@ -17,19 +17,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from services.gateway.numbers import READ_DECIMAL
-from services.gateway.uploads import FILE_FIELD, UploadError
+from services.gateway.problems import InvalidField
+from services.gateway.uploads import FILE_FIELD
+from shared.languages import WHISPER_LANGUAGES
 from shared.netguard import Refused, check_url
 
 # C0 controls but tab and line breaks, DEL and C1: no text field has a use for them
 # (and PostgreSQL refuses NUL in text).
 _CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-
-
-@cache
-def known_languages() -> frozenset[str]:
-    from faster_whisper.tokenizer import _LANGUAGE_CODES
-
-    return frozenset(_LANGUAGE_CODES)
 
 
 class JobOptions(BaseModel):
@@ -93,7 +88,7 @@ class JobOptions(BaseModel):
         if not value:
             return None
         code = value.strip().lower()
-        if code not in known_languages():
+        if code not in WHISPER_LANGUAGES:
             raise ValueError(f"'{value}' is not a language code Whisper knows (e.g. en, de, fr)")
         return code
 
@@ -197,4 +192,6 @@ def parse_options(fields: dict[str, str], form: Form = JOB_FORM) -> JobOptions:
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
             for e in exc.errors()
         )
-        raise UploadError(422, f"Invalid form field: {problems}.") from exc
+        first = exc.errors()[0]["loc"] if exc.errors() else ()
+        param = ".".join(str(part) for part in first) or None
+        raise InvalidField(f"Invalid form field: {problems}.", param=param) from exc

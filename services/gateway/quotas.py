@@ -23,7 +23,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import structlog
-from fastapi import HTTPException, status
 from prometheus_client import Counter
 from redis.asyncio.lock import Lock
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -33,7 +32,8 @@ from sqlalchemy import ColumnElement, case, func
 from sqlmodel import col, select
 
 from services.gateway.auth import Caller, too_many
-from services.gateway.uploads import UploadError, too_large
+from services.gateway.problems import TooLarge
+from services.gateway.uploads import too_large
 from shared.models import ApiKey, Job
 from shared.runtime import Resources
 from shared.transitions import ACTIVE
@@ -96,7 +96,7 @@ class Allowance:
     """The most a `url=` download may bring, and the refusal once it brings more."""
 
     max_bytes: int
-    refusal: UploadError
+    refusal: TooLarge
 
 
 def _owned_by(caller: Caller) -> ColumnElement[bool]:
@@ -176,7 +176,7 @@ async def download_allowance(res: Resources, caller: Caller) -> Allowance:
         f"The download is larger than the {_size(left)} this caller may still store "
         f"({_size(limits.storage_bytes)}, {limits.storage_source()}); {DELETE_HINT}."
     )
-    return Allowance(left, UploadError(status.HTTP_413_CONTENT_TOO_LARGE, message))
+    return Allowance(left, TooLarge(message, param="url"))
 
 
 @asynccontextmanager
@@ -184,7 +184,7 @@ async def admitted(
     res: Resources, caller: Caller, duration_s: float | None, size: int
 ) -> AsyncIterator[None]:
     """Check the new job against every limit and hold the caller's lock while the body
-    stores and inserts it; HTTPException (413/429) when it does not fit."""
+    stores and inserts it; TooLarge or QuotaExceeded when it does not fit."""
     limits = await limits_for(res, caller)
     if not limits.any:
         yield
@@ -223,8 +223,7 @@ async def _locked(res: Resources, name: str, hold_s: float) -> AsyncIterator[Non
 
 def _refuse_when_full(limits: Limits, usage: Usage) -> None:
     if limits.storage_bytes > 0 and usage.stored_bytes >= limits.storage_bytes:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
+        raise TooLarge(
             f"This caller already stores {_size(usage.stored_bytes)} of media, its limit of "
             f"{_size(limits.storage_bytes)} ({limits.storage_source()}); {DELETE_HINT}.",
         )
@@ -240,15 +239,13 @@ def _refuse_when_full(limits: Limits, usage: Usage) -> None:
 
 def _refuse_if_over(limits: Limits, usage: Usage, seconds: float, size: int) -> None:
     if limits.storage_bytes > 0 and usage.stored_bytes + size > limits.storage_bytes:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
+        raise TooLarge(
             f"This caller stores {_size(usage.stored_bytes)} of media and this file adds "
             f"{_size(size)}, more than its limit of {_size(limits.storage_bytes)} "
             f"({limits.storage_source()}); {DELETE_HINT}.",
         )
     if limits.audio_s > 0 and seconds > limits.audio_s:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
+        raise TooLarge(
             f"This file holds {_duration(seconds)} of audio, more than this key's whole "
             f"budget of {_duration(limits.audio_s)} in flight ({limits.audio_source()}); "
             "send it in shorter parts, or ask for a larger quota.",

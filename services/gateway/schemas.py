@@ -82,8 +82,21 @@ class JobPage(BaseModel):
     offset: int
 
 
+class ValidationProblem(BaseModel):
+    loc: list[str | int] = Field(description="Where: body, query, path or header, then the name.")
+    msg: str
+    type: str
+
+
 class ErrorOut(BaseModel):
-    detail: str
+    """Every refusal outside the OpenAI-compatible paths (those answer OpenAI's shape)."""
+
+    detail: str = Field(description="What is wrong, for a person to read.")
+    errors: list[ValidationProblem] | None = Field(
+        default=None,
+        description="Only on a 422 from request validation: every problem found, not just "
+        "the first that `detail` names.",
+    )
 
 
 class CountOut(BaseModel):

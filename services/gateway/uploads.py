@@ -2,7 +2,9 @@
 
 Starlette's form parser would first copy the file into a temporary file of its own;
 this parser writes each piece as it arrives, counts bytes as it goes, and stops at
-the size limit, so memory stays flat whatever the upload's size.
+the size limit, so memory stays flat whatever the upload's size. The parser's
+callbacks only collect the file's bytes (at most FLUSH_BYTES and one body chunk); a
+worker thread writes them to disk, so the gateway's event loop never waits on the disk.
 
 Everything around the file is bounded too, and decided while the body streams in
 (with or without Content-Length): a field name the endpoint does not take is refused
@@ -21,32 +23,35 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
-from fastapi import Request, status
+import anyio
+from anyio import AsyncFile
+from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from services.gateway.numbers import NotANumber, digits
+from services.gateway.problems import (
+    InvalidField,
+    NotMedia,
+    Problem,
+    StorageFull,
+    TooLarge,
+    UnreadableBody,
+    is_no_space,
+)
 from shared.config import Settings
+from shared.files import remove
 
 FILE_FIELD = "file"
 PART_HEADER_BYTES = 8 * 1024  # one part's headers, all lines together
 PART_FRAMING_BYTES = 64  # per part: CRLFs, dashes and ': ' around the boundary and headers
 FILENAME_CHARS = 255
+FLUSH_BYTES = 1024 * 1024  # file data held before a thread writes it out
 
 # C0, DEL and C1 controls, and the bidirectional and line-separator format characters
 # that make a name display as something else.
 _UNSAFE_IN_NAME = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
-
-
-class UploadError(Exception):
-    """A refused upload: the status code and a message a person can act on."""
-
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -75,13 +80,12 @@ class Upload:
     lists: dict[str, list[str]] = field(default_factory=dict)  # every value, repeats kept
     has_file: bool = False
 
-    def discard(self) -> None:
-        self.path.unlink(missing_ok=True)
+    async def discard(self) -> None:
+        await remove(self.path)
 
 
-def too_large(max_bytes: int) -> UploadError:
-    return UploadError(
-        status.HTTP_413_CONTENT_TOO_LARGE,
+def too_large(max_bytes: int) -> TooLarge:
+    return TooLarge(
         f"The upload is larger than the limit of {max_bytes // (1024 * 1024)} MB "
         "(VTX_MAX_UPLOAD_MB).",
     )
@@ -104,10 +108,11 @@ class _Parts:
     """Callbacks for python-multipart: route the file part to disk, keep small fields."""
 
     def __init__(
-        self, upload: Upload, sink: IO[bytes], limits: FormLimits, accepted: Sequence[str]
+        self, upload: Upload, sink: AsyncFile[bytes], limits: FormLimits, accepted: Sequence[str]
     ) -> None:
         self.upload = upload
         self.sink = sink
+        self.pending = bytearray()  # file data the parser gave, not yet on disk
         self.limits = limits
         self.accepted = accepted
         self.fields = 0  # non-file parts so far
@@ -153,22 +158,21 @@ class _Parts:
         self._field = options.get(b"name", b"").decode("utf-8", "replace")
         self._is_file = self._field == FILE_FIELD
         if self._field not in self.accepted:
-            raise UploadError(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
+            raise InvalidField(
                 f"The form field '{_shown(self._field)}' is not one this endpoint takes; "
                 f"it takes: {', '.join(self.accepted)}.",
+                param=self._field,
             )
         if self._is_file:
             if self.upload.has_file:
-                raise UploadError(422, "Send exactly one file per job.")
+                raise InvalidField("Send exactly one file per job.", param=FILE_FIELD)
             self.upload.has_file = True
             name = options.get(b"filename")
             self.upload.filename = clean_filename(name.decode("utf-8", "replace")) if name else None
             return
         self.fields += 1
         if self.fields > self.limits.max_fields:
-            raise UploadError(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
+            raise InvalidField(
                 f"The form has more than {self.limits.max_fields} fields besides the file "
                 "(VTX_MAX_FORM_FIELDS).",
             )
@@ -178,7 +182,7 @@ class _Parts:
             self.upload.size += end - start
             if self.upload.size > self.limits.max_file_bytes:
                 raise too_large(self.limits.max_file_bytes)
-            self.sink.write(data[start:end])
+            self.pending += data[start:end]
             return
         self._count_field(end - start)
         self._buffer += data[start:end]
@@ -189,6 +193,12 @@ class _Parts:
             self.upload.fields[self._field] = value
             self.upload.lists.setdefault(self._field, []).append(value)
 
+    async def flush(self, at_least: int = 0) -> None:
+        """Hand the collected file data to a thread to write, once there is `at_least`."""
+        if self.pending and len(self.pending) >= at_least:
+            data, self.pending = bytes(self.pending), bytearray()
+            await self.sink.write(data)
+
     def _count_header(self, size: int) -> None:
         self._header_bytes += size
         if self._header_bytes > PART_HEADER_BYTES:
@@ -198,16 +208,14 @@ class _Parts:
     def _count_field(self, size: int) -> None:
         self.field_bytes += size
         if self.field_bytes > self.limits.max_field_bytes:
-            raise UploadError(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
+            raise InvalidField(
                 f"The form's fields besides the file (names, headers and values) exceed "
                 f"{self.limits.max_field_bytes // 1024} KiB together (VTX_MAX_FORM_BYTES).",
             )
 
 
-def part_headers_too_long() -> UploadError:
-    return UploadError(
-        status.HTTP_422_UNPROCESSABLE_CONTENT,
+def part_headers_too_long() -> InvalidField:
+    return InvalidField(
         f"A part of the form has more than {PART_HEADER_BYTES // 1024} KiB of headers "
         "(a file name that long is not kept anyway).",
     )
@@ -217,8 +225,7 @@ def _boundary(request: Request) -> bytes:
     content_type, options = parse_options_header(request.headers.get("content-type"))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
-        raise UploadError(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        raise NotMedia(
             "Send the media as multipart/form-data with a field named 'file' "
             "(curl -F file=@talk.mp4 ...).",
         )
@@ -252,29 +259,55 @@ async def receive_upload(
     """
     boundary = _boundary(request)
     _check_declared_length(request, limits, boundary)
-    spool_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=spool_dir, prefix="upload-")
-    upload = Upload(path=Path(name))
+    upload = Upload(path=await anyio.to_thread.run_sync(spool_file, spool_dir, "upload-"))
     try:
-        with os.fdopen(fd, "wb") as handle:
+        async with await anyio.open_file(upload.path, "wb") as handle:
             await _parse(request, boundary, _Parts(upload, handle, limits, accepted))
-    except UploadError:
-        upload.discard()
+    except Problem:
+        await upload.discard()
+        raise
+    except OSError as exc:  # the spool's disk, not the client: a server fault
+        await upload.discard()
+        await _close(request)
+        if is_no_space(exc):
+            raise StorageFull() from exc
         raise
     except Exception as exc:
-        upload.discard()
-        with contextlib.suppress(Exception):
-            await request.close()
-        raise UploadError(400, f"The multipart body could not be read: {exc}") from exc
+        await upload.discard()
+        await _close(request)
+        raise UnreadableBody(f"The multipart body could not be read: {_reason(exc)}") from exc
     by_url = bool(url_field and upload.fields.get(url_field, "").strip())
     if upload.has_file and by_url:
-        upload.discard()
-        raise UploadError(422, f"Send either a field named 'file' or '{url_field}', not both.")
+        await upload.discard()
+        raise InvalidField(f"Send either a field named 'file' or '{url_field}', not both.")
     if not upload.has_file and not by_url:
-        upload.discard()
+        await upload.discard()
         also = f" (or '{url_field}' with its http(s) URL)" if url_field else ""
-        raise UploadError(422, f"The form needs a field named 'file' holding the media{also}.")
+        raise InvalidField(
+            f"The form needs a field named 'file' holding the media{also}.", param=FILE_FIELD
+        )
     return upload
+
+
+async def _close(request: Request) -> None:
+    with contextlib.suppress(Exception):
+        await request.close()
+
+
+def _reason(exc: Exception) -> str:
+    """What was wrong with the body, as the multipart parser says it; anything else is
+    named only by its kind (its text may be the server's, not the client's)."""
+    if isinstance(exc, MultipartParseError):
+        return str(exc)
+    return f"{type(exc).__name__}."
+
+
+def spool_file(spool_dir: Path, prefix: str) -> Path:
+    """A new, empty spool file with a server-chosen name (blocks: run it in a thread)."""
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=spool_dir, prefix=prefix)
+    os.close(fd)
+    return Path(name)
 
 
 async def _parse(request: Request, boundary: bytes, parts: _Parts) -> None:
@@ -290,14 +323,15 @@ async def _parse(request: Request, boundary: bytes, parts: _Parts) -> None:
     try:
         async for data in request.stream():
             parser.write(data)
+            await parts.flush(at_least=FLUSH_BYTES)
             received += len(data)
             if received - parts.upload.size > besides_file:
-                raise UploadError(
-                    status.HTTP_422_UNPROCESSABLE_CONTENT,
+                raise InvalidField(
                     "The body holds more than its file and form fields explain; "
                     "send one multipart/form-data form.",
                 )
         parser.finalize()
+        await parts.flush()
     except MultipartParseError as exc:
         if str(exc).startswith("Maximum header"):  # the parser's own per-line and count caps
             raise part_headers_too_long() from exc

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from pydantic import ValidationError
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.gateway.auth import Caller, media_token
+from services.gateway.problems import ServerFault
 from services.gateway.schemas import (
     CallbackOut,
     DeliveryOut,
@@ -175,7 +176,7 @@ def transcript_doc(transcript: Transcript) -> TranscriptDoc:
     try:
         segments = [Segment.model_validate(s) for s in transcript.segments]
     except ValidationError as exc:  # rows are written by the merge; never seen
-        raise HTTPException(500, f"The stored transcript is unreadable: {exc}") from exc
+        raise ServerFault("The stored transcript of this job cannot be read.") from exc
     return TranscriptDoc(
         language=transcript.language,
         language_probability=transcript.language_probability,

@@ -17,6 +17,7 @@ import json
 import time
 from typing import Any
 
+import anyio
 import httpx
 
 from services.health.metrics import (
@@ -171,7 +172,7 @@ async def detailed(res: Resources, client: httpx.AsyncClient) -> dict[str, Any]:
         "queues": queues,
         "workers": workers,
         "supervisor": supervised,
-        "system": system_facts(res.settings.data_dir),
+        "system": await anyio.to_thread.run_sync(system_facts, res.settings.data_dir),
         "model": services.get("transcriber", {}).get("info", {}),
     }
     _export(document)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import structlog
@@ -28,6 +27,7 @@ from shared.outcomes import fail_job
 from shared.retry import transient
 from shared.runtime import Resources
 from shared.store import chunk_key, chunk_prefix
+from shared.threads import thread_pool
 
 log = structlog.get_logger(__name__)
 
@@ -105,19 +105,21 @@ async def _cut_and_enqueue(res: Resources, job: Job, lease: Lease) -> int:
     index = 0
     # One thread decodes the whole file: its buffers stay in one malloc arena, where a
     # shared pool would spread them over several and memory would creep with length.
-    with ThreadPoolExecutor(1, thread_name_prefix="decode") as decoder:
-        async with res.store.local_file(job.media_key) as path:
-            chunks: Iterator[tuple[int, Samples]] = split(
-                decode_pcm(path, max_s, job.duration_s), job.chunk_seconds
-            )
-            while (item := await loop.run_in_executor(decoder, next, chunks, None)) is not None:
-                if lease.lost.is_set():
-                    raise Abandoned
-                try:
-                    await _store_chunk(res, job, index, *item)
-                except IntegrityError as exc:  # the job row is gone: deleted meanwhile
-                    raise Abandoned from exc
-                index += 1
+    async with (
+        thread_pool(1, "decode") as decoder,
+        res.store.local_file(job.media_key) as path,
+    ):
+        chunks: Iterator[tuple[int, Samples]] = split(
+            decode_pcm(path, max_s, job.duration_s), job.chunk_seconds
+        )
+        while (item := await loop.run_in_executor(decoder, next, chunks, None)) is not None:
+            if lease.lost.is_set():
+                raise Abandoned
+            try:
+                await _store_chunk(res, job, index, *item)
+            except IntegrityError as exc:  # the job row is gone: deleted meanwhile
+                raise Abandoned from exc
+            index += 1
     return index
 
 

@@ -8,10 +8,10 @@ from arq.worker import Worker
 
 from services.splitter.jobs import split_job
 from shared.jobs import SPLIT_QUEUE
-from shared.machine import available_cores
 from shared.runtime import Resources
 from shared.worker import create_worker
 
 
-def splitter_worker(res: Resources, ctx: dict[str, Any]) -> Worker:
-    return create_worker(res.settings, [split_job], SPLIT_QUEUE, ctx, max_jobs=available_cores())
+def splitter_worker(res: Resources, ctx: dict[str, Any], cores: int) -> Worker:
+    """One split at a time per core (`cores` is read once, off the loop, by the caller)."""
+    return create_worker(res.settings, [split_job], SPLIT_QUEUE, ctx, max_jobs=cores)

@@ -29,7 +29,7 @@ from shared.metrics import AUDIO_SECONDS, CHUNK_RETRIES, REALTIME_FACTOR, STAGE_
 from shared.models import Chunk, ChunkStatus, Job, JobStatus, Transcript, utcnow
 from shared.retry import is_transient, transient
 from shared.runtime import Resources
-from shared.speech_models import is_multilingual
+from shared.speech_models import is_multilingual_async
 from shared.transcript import ChunkResult, Segment, merge_chunks
 from shared.updates import update_one
 
@@ -63,7 +63,7 @@ async def _transcribe(ctx: dict[str, Any], task: TranscribePayload) -> str:
     if chunk.status == ChunkStatus.done:
         await try_merge(res, job.id)
         return "already-done"
-    if job.task == "translate" and not is_multilingual(job.model or res.settings.model):
+    if job.task == "translate" and not await is_multilingual_async(job.model or res.settings.model):
         await outcomes.fail_job(res, job.id, "The model knows only English: it cannot translate.")
         return "failed"
     lease = await claim_chunk(
@@ -147,11 +147,17 @@ async def _run_engine(
     engine: Engine = ctx["engine"]
     executor: Executor = ctx["executor"]
     pcm = await transient(res.store.get_bytes)(chunk.key)
-    audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
     began = time.perf_counter()
     loop = asyncio.get_running_loop()
-    result = await loop.run_in_executor(executor, engine.transcribe, audio, options)
+    result = await loop.run_in_executor(executor, _transcribe_pcm, engine, pcm, options)
     return result, time.perf_counter() - began
+
+
+def _transcribe_pcm(engine: Engine, pcm: bytes, options: Decode) -> EngineResult:
+    """On the executor: the conversion of a whole chunk to float samples is CPU work
+    (tens of MB for a long chunk) that would stall the worker's loop."""
+    audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+    return engine.transcribe(audio, options)
 
 
 async def _on_error(res: Resources, job_id: str, index: int, attempts: int, exc: Exception) -> None:
@@ -245,7 +251,8 @@ async def _merge(res: Resources, job_id: str) -> tuple[Job, Transcript] | JobSta
                 select(Chunk).where(col(Chunk.job_id) == job_id).order_by(col(Chunk.index))
             )
         )
-    return job, _transcript(job, chunks)
+    # Validating and merging every segment of a long job is CPU work: not on the loop.
+    return job, await asyncio.to_thread(_transcript, job, chunks)
 
 
 async def _count_done(session: AsyncSession, job_id: str) -> int:

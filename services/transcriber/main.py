@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,6 +16,7 @@ from shared.config import Settings
 from shared.health import Check
 from shared.runtime import open_resources
 from shared.service import resources_of, service_app
+from shared.threads import thread_pool
 from shared.worker import running
 
 
@@ -32,14 +32,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             else await anyio.to_thread.run_sync(WhisperEngine, settings, plan)
         )
         app.state.engine = loaded
-        with ThreadPoolExecutor(plan.workers, thread_name_prefix="whisper") as executor:
-            async with open_resources(settings) as res:
-                app.state.resources = res
-                extra = {"engine": loaded, "executor": executor, "layout": plan}
-                async with running(
-                    res, "transcriber", lambda ctx: transcriber_worker(res, ctx), extra
-                ):
-                    yield
+        async with (
+            thread_pool(plan.workers, "whisper") as executor,
+            open_resources(settings) as res,
+        ):
+            app.state.resources = res
+            extra = {"engine": loaded, "executor": executor, "layout": plan}
+            async with running(res, "transcriber", lambda ctx: transcriber_worker(res, ctx), extra):
+                yield
 
     def checks(request: Request) -> Mapping[str, Check]:
         async def model() -> None:

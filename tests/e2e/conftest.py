@@ -75,6 +75,7 @@ def suite_env(data_dir: Path, database_url: str | None) -> dict[str, str]:
         VTX_MAX_UPLOAD_MB="1",
         VTX_CHUNK_SECONDS="10",
         VTX_LOG_FORMAT="json",
+        VTX_DETECT_BLOCKING="1",  # the services fail any blocking call on their loops
         # Callbacks go to receivers the tests start on loopback (a test-only exemption),
         # signed with a known secret, retried quickly.
         VTX_WEBHOOK_SECRET=WEBHOOK_SECRET,

@@ -115,6 +115,18 @@ def wait_js(page: Page, script: str, arg: object = None, timeout: float = 20) ->
         time.sleep(0.05)
 
 
+def track_new_card(page: Page, suite: Suite) -> None:
+    """`window.__mine()`: the card of the job this test uploads next. Jobs of earlier
+    tests share the suite, and the page lists them too."""
+    earlier = [j["id"] for j in httpx.get(f"{suite.gateway}/v1/jobs?limit=200").json()["items"]]
+    page.evaluate(
+        """earlier => { const old = new Set(earlier);
+        window.__mine = () => [...document.querySelectorAll('#job-list li.job')]
+          .find(li => !old.has(li.dataset.id)); }""",
+        earlier,
+    )
+
+
 def test_upload_follow_read_seek_and_download(
     suite: Suite, context: BrowserContext, speech_mp4: Path, speech_words: list[str]
 ) -> None:
@@ -122,17 +134,19 @@ def test_upload_follow_read_seek_and_download(
     page = _page(context)
     page.goto(f"{suite.gateway}/")
     assert page.title().startswith("vtx")
-    # Record every value the job's bar shows, to see it move and end at 100.
+    # Record every value this upload's bar shows, to see it move and end at 100. Jobs of
+    # earlier tests share the suite, and the page lists them too: their cards are skipped.
+    track_new_card(page, suite)
     page.evaluate(
         """() => { window.__bar = [];
-        setInterval(() => { const p = document.querySelector('#job-list progress');
+        setInterval(() => { const p = window.__mine()?.querySelector('progress');
           if (p && p.hasAttribute('value')) window.__bar.push(p.value); }, 40); }"""
     )
     page.set_input_files("#file-input", str(speech_mp4))
 
-    item = page.locator("#job-list li.job").first
-    item.wait_for()
-    job_id = item.get_attribute("data-id")
+    wait_js(page, "() => window.__mine()?.dataset.id")
+    job_id = page.evaluate("() => window.__mine().dataset.id")
+    item = page.locator(f"#job-list li.job[data-id='{job_id}']")
     assert job_id and re.fullmatch(r"[0-9a-f]{32}", job_id)
     wait_js(
         page,
@@ -411,10 +425,10 @@ def test_without_the_list_stream_the_page_polls_the_list(
     page.route("**/v1/events", full)
     page.on("request", lambda r: polls.append(r.url) if "/v1/jobs?limit=" in r.url else None)
     page.goto(f"{suite.gateway}/")
+    track_new_card(page, suite)
     page.set_input_files("#file-input", str(speech_mp4))
-    item = page.locator("#job-list li.job").first
-    item.wait_for()
-    job_id = item.get_attribute("data-id")
+    wait_js(page, "() => window.__mine()?.dataset.id")
+    job_id = page.evaluate("() => window.__mine().dataset.id")
     wait_js(
         page,
         "id => { const li = document.querySelector(`#job-list li[data-id='${id}']`);"

@@ -15,9 +15,18 @@ from fastapi import FastAPI
 from services.gateway.main import create_app
 from services.transcriber.engine import Layout, WhisperEngine, layout
 from shared import migrate
+from shared.blocking import detecting
 from shared.config import Settings
 from shared.runtime import Resources, open_resources
 from tests.conftest import RedisServer
+
+
+@pytest.fixture(autouse=True)
+def no_blocking() -> Iterator[None]:
+    """Every in-process test runs under the detector: a blocking call on the loop from
+    the suite's code fails the test (shared/blocking.py holds the reviewed allow-list)."""
+    with detecting():
+        yield
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ async def test_upgrade_from_empty_downgrade_and_no_drift(settings: Settings) -> 
     try:
         assert await migrate.current(engine) is None
         await migrate.upgrade(engine)
-        assert await migrate.current(engine) == migrate.head()
+        assert await migrate.current(engine) == await asyncio.to_thread(migrate.head)
         await migrate.check(engine)  # the models and the newest migration agree
         await migrate.downgrade(engine, "base")
         assert await migrate.current(engine) is None
@@ -50,7 +50,7 @@ async def test_concurrent_upgrades_migrate_once(settings: Settings) -> None:
     engines = [db.create_engine(settings) for _ in range(4)]
     try:
         await asyncio.wait_for(asyncio.gather(*(migrate.upgrade(e) for e in engines)), 120)
-        assert await migrate.current(engines[0]) == migrate.head()
+        assert await migrate.current(engines[0]) == await asyncio.to_thread(migrate.head)
     finally:
         for engine in engines:
             await engine.dispose()

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 from arq import ArqRedis
-from fastapi import HTTPException
 from prometheus_client import REGISTRY
 
 from services.gateway import quotas
 from services.gateway.auth import Caller
+from services.gateway.errors import headers_of, status_of
+from services.gateway.problems import Problem
 from shared import retention
 from shared.models import ApiKey, Job, JobStatus, new_id, utcnow
 from shared.runtime import Resources
@@ -131,11 +132,11 @@ async def test_with_the_api_open_keyless_jobs_share_only_a_storage_cap(
 
     async with quotas.admitted(res, open_caller, 10 * 3600, GB // 4):
         pass  # hours of audio are fine when open; the storage just fits
-    with pytest.raises(HTTPException) as refused:
+    with pytest.raises(Problem) as refused:
         async with quotas.admitted(res, open_caller, 1.0, GB // 4 + 1):
             raise AssertionError("admitted over the storage cap")
-    assert refused.value.status_code == 413
-    assert "768.0 MB" in refused.value.detail and "1.0 GB" in refused.value.detail
+    assert status_of(refused.value) == 413
+    assert "768.0 MB" in refused.value.message and "1.0 GB" in refused.value.message
 
 
 async def test_over_a_limit_is_429_while_it_frees_up_and_413_when_waiting_cannot_help(
@@ -148,27 +149,27 @@ async def test_over_a_limit_is_429_while_it_frees_up_and_413_when_waiting_cannot
     async with quotas.admitted(res, key, 600.0, GB // 2):
         pass  # exactly at both limits is still within them
 
-    with pytest.raises(HTTPException) as busy:
+    with pytest.raises(Problem) as busy:
         async with quotas.admitted(res, key, 601.0, 1):
             raise AssertionError("admitted over the audio budget")
-    assert busy.value.status_code == 429
-    assert int((busy.value.headers or {})["Retry-After"]) >= 1
-    assert busy.value.detail == (
+    assert status_of(busy.value) == 429
+    assert int(headers_of(busy.value)["Retry-After"]) >= 1
+    assert busy.value.message == (
         "This key has 50.0 min of audio in flight and this file adds 10.0 min, more than "
         "its limit of 60.0 min (VTX_QUOTA_AUDIO_HOURS); it frees up as its jobs finish."
     )
 
-    with pytest.raises(HTTPException) as never:
+    with pytest.raises(Problem) as never:
         async with quotas.admitted(res, key, 3601.0, 1):
             raise AssertionError("admitted a file longer than the whole budget")
-    assert never.value.status_code == 413 and "whole budget of 60.0 min" in never.value.detail
+    assert status_of(never.value) == 413 and "whole budget of 60.0 min" in never.value.message
 
-    with pytest.raises(HTTPException) as full:
+    with pytest.raises(Problem) as full:
         async with quotas.admitted(res, key, 1.0, GB // 2 + 1):
             raise AssertionError("admitted over the storage limit")
-    assert full.value.status_code == 413
-    assert "stores 512.0 MB of media" in full.value.detail
-    assert "VTX_QUOTA_STORAGE_GB" in full.value.detail and "DELETE /v1/jobs/" in full.value.detail
+    assert status_of(full.value) == 413
+    assert "stores 512.0 MB of media" in full.value.message
+    assert "VTX_QUOTA_STORAGE_GB" in full.value.message and "DELETE /v1/jobs/" in full.value.message
 
 
 async def test_the_early_check_refuses_only_what_is_already_full(resources: Resources) -> None:
@@ -178,16 +179,16 @@ async def test_the_early_check_refuses_only_what_is_already_full(resources: Reso
     await quotas.check_before_upload(res, key)  # a short, small file may still fit
 
     await add_job(res, key.key_id, JobStatus.completed, 1.0, 1, finished_at=utcnow())
-    with pytest.raises(HTTPException) as full:
+    with pytest.raises(Problem) as full:
         await quotas.check_before_upload(res, key)
-    assert full.value.status_code == 413  # storage first: waiting would not free it
+    assert status_of(full.value) == 413  # storage first: waiting would not free it
 
     crowded = Caller(await add_key(res, quota_storage_gb=0.0))
     for _ in range(2):
         await add_job(res, crowded.key_id, JobStatus.queued, 1.0, 1)
-    with pytest.raises(HTTPException) as busy:
+    with pytest.raises(Problem) as busy:
         await quotas.check_before_upload(res, crowded)
-    assert busy.value.status_code == 429 and "VTX_MAX_ACTIVE_JOBS" in busy.value.detail
+    assert status_of(busy.value) == 429 and "VTX_MAX_ACTIVE_JOBS" in busy.value.message
 
 
 async def test_two_uploads_at_once_cannot_both_take_the_last_room(resources: Resources) -> None:
@@ -201,8 +202,8 @@ async def test_two_uploads_at_once_cannot_both_take_the_last_room(resources: Res
                 await asyncio.sleep(0.2)  # the store write, while the other one waits
                 await add_job(res, key.key_id, JobStatus.queued, 2000.0, 1)
             outcomes.append(202)
-        except HTTPException as exc:
-            outcomes.append(exc.status_code)
+        except Problem as exc:
+            outcomes.append(status_of(exc))
 
     await asyncio.gather(upload(), upload())
     assert sorted(outcomes) == [202, 429]
@@ -216,12 +217,12 @@ async def test_a_held_lock_is_a_429_to_retry_not_an_error(
     held = resources.queue.lock(f"vtx:quota:{key.key_id}", timeout=30)
     assert await held.acquire()
     try:
-        with pytest.raises(HTTPException) as busy:
+        with pytest.raises(Problem) as busy:
             async with quotas.admitted(resources, key, 1.0, 1):
                 raise AssertionError("admitted while another upload holds the lock")
     finally:
         await held.release()
-    assert busy.value.status_code == 429 and "try again" in busy.value.detail
+    assert status_of(busy.value) == 429 and "try again" in busy.value.message
 
 
 def unlocked_checks() -> float:
@@ -238,10 +239,10 @@ async def test_without_redis_the_check_still_counts_unlocked_and_says_so(
     async with quotas.admitted(res, key, 3000.0, 1):
         await add_job(res, key.key_id, JobStatus.queued, 3000.0, 1)
     assert unlocked_checks() == before + 1
-    with pytest.raises(HTTPException) as busy:  # the database still counts
+    with pytest.raises(Problem) as busy:  # the database still counts
         async with quotas.admitted(res, key, 1000.0, 1):
             raise AssertionError("admitted over the audio budget without Redis")
-    assert busy.value.status_code == 429
+    assert status_of(busy.value) == 429
     await gone.aclose()
 
 
@@ -251,7 +252,7 @@ async def test_a_download_may_bring_only_the_storage_left(resources: Resources) 
     await add_job(res, key.key_id, JobStatus.completed, 1.0, GB - 5000, finished_at=utcnow())
     allowance = await quotas.download_allowance(res, key)
     assert allowance.max_bytes == 5000
-    assert allowance.refusal.status_code == 413
+    assert status_of(allowance.refusal) == 413
     assert "4.9 KB this caller may still store" in allowance.refusal.message
 
     roomy = Caller(await add_key(res, quota_storage_gb=0.0))

@@ -3,22 +3,24 @@ from __future__ import annotations
 import pytest
 
 from services.gateway.api.routes.audio import TRANSCRIBE_FORM, TRANSLATE_FORM
+from services.gateway.errors import status_of
 from services.gateway.options import JOB_FORM, Form, JobOptions, parse_options
-from services.gateway.uploads import FILE_FIELD, UploadError
+from services.gateway.problems import Problem
+from services.gateway.uploads import FILE_FIELD
 
 
 def test_language_is_normalised_and_checked() -> None:
     assert parse_options({"language": " EN "}).language == "en"
-    with pytest.raises(UploadError, match="not a language code") as info:
+    with pytest.raises(Problem, match="not a language code") as info:
         parse_options({"language": "klingon"})
-    assert info.value.status_code == 422
+    assert status_of(info.value) == 422
 
 
 def test_chunk_seconds_bounds() -> None:
     assert parse_options({"chunk_seconds": "30"}).chunk_seconds == 30
-    with pytest.raises(UploadError, match="chunk_seconds"):
+    with pytest.raises(Problem, match="chunk_seconds"):
         parse_options({"chunk_seconds": "1"})
-    with pytest.raises(UploadError, match="chunk_seconds"):
+    with pytest.raises(Problem, match="chunk_seconds"):
         parse_options({"chunk_seconds": "soon"})
 
 
@@ -27,9 +29,9 @@ def test_chunk_seconds_bounds() -> None:
     "text", ["nan", "inf", "-inf", "\u0661\u0662", "1_0", "0x1", " 1", "9" * 5000]
 )
 def test_odd_numbers_are_refused_with_the_field_named(name: str, text: str) -> None:
-    with pytest.raises(UploadError, match=name) as info:
+    with pytest.raises(Problem, match=name) as info:
         parse_options({name: text})
-    assert info.value.status_code == 422
+    assert status_of(info.value) == 422
     assert len(info.value.message) < 300
 
 
@@ -41,7 +43,7 @@ def test_numbers_as_sdks_write_them() -> None:
 
 @pytest.mark.parametrize("name", ["prompt", "model", "language", "url", "callback_url"])
 def test_control_characters_in_text_are_refused(name: str) -> None:
-    with pytest.raises(UploadError, match=rf"{name}: holds a control character \(U\+0000\)"):
+    with pytest.raises(Problem, match=rf"{name}: holds a control character \(U\+0000\)"):
         parse_options({name: "a\x00b"})
 
 

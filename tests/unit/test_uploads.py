@@ -15,11 +15,12 @@ import pytest
 from starlette.requests import Request
 from starlette.types import Message
 
+from services.gateway.errors import status_of
+from services.gateway.problems import Problem
 from services.gateway.uploads import (
     FILENAME_CHARS,
     FormLimits,
     Upload,
-    UploadError,
     clean_filename,
     receive_upload,
 )
@@ -86,9 +87,9 @@ async def test_an_unknown_field_is_refused_by_name_before_the_rest_is_read(
     tmp_path: Path,
 ) -> None:
     body = Body(iter([field("colour", "blue"), *(file_part(b"x" * 1000) for _ in range(50))]))
-    with pytest.raises(UploadError) as info:
+    with pytest.raises(Problem) as info:
         await receive_upload(request(body), tmp_path, LIMITS, NAMES)
-    assert info.value.status_code == 422
+    assert status_of(info.value) == 422
     assert "'colour'" in info.value.message
     assert "it takes: file, language, prompt" in info.value.message
     assert body.taken == 1
@@ -98,9 +99,9 @@ async def test_an_unknown_field_is_refused_by_name_before_the_rest_is_read(
 async def test_more_fields_than_allowed_is_422_at_the_first_one_too_many(tmp_path: Path) -> None:
     endless = (field("language", "en") for _ in range(100_000))
     body = Body(endless)
-    with pytest.raises(UploadError) as info:
+    with pytest.raises(Problem) as info:
         await receive_upload(request(body), tmp_path, LIMITS, NAMES)
-    assert info.value.status_code == 422
+    assert status_of(info.value) == 422
     assert "more than 4 fields" in info.value.message
     assert "VTX_MAX_FORM_FIELDS" in info.value.message
     assert body.taken == LIMITS.max_fields + 1
@@ -108,9 +109,9 @@ async def test_more_fields_than_allowed_is_422_at_the_first_one_too_many(tmp_pat
 
 async def test_field_bytes_are_counted_together_headers_included(tmp_path: Path) -> None:
     body = Body(iter([field("prompt", "a" * 980), field("prompt", "b" * 980), field("prompt", "")]))
-    with pytest.raises(UploadError) as info:
+    with pytest.raises(Problem) as info:
         await receive_upload(request(body), tmp_path, LIMITS, NAMES)
-    assert info.value.status_code == 422
+    assert status_of(info.value) == 422
     assert "2 KiB" in info.value.message and "VTX_MAX_FORM_BYTES" in info.value.message
     # 1,960 bytes of values alone fit in 2,048; the parts' headers make the difference
     assert body.taken == 3
@@ -119,7 +120,7 @@ async def test_field_bytes_are_counted_together_headers_included(tmp_path: Path)
 async def test_one_long_value_is_cut_while_it_streams(tmp_path: Path) -> None:
     head = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="prompt"\r\n\r\n'.encode()
     body = Body(iter([head, *(b"z" * 512 for _ in range(10_000))]))
-    with pytest.raises(UploadError, match="VTX_MAX_FORM_BYTES"):
+    with pytest.raises(Problem, match="VTX_MAX_FORM_BYTES"):
         await receive_upload(request(body), tmp_path, LIMITS, NAMES)
     assert body.taken < 10
 
@@ -128,25 +129,25 @@ async def test_one_long_value_is_cut_while_it_streams(tmp_path: Path) -> None:
 async def test_long_part_headers_are_422(tmp_path: Path, size: int) -> None:
     limits = FormLimits(1024 * 1024, 4, 1024 * 1024)
     body = Body(iter([field("language", "en", headers=f"X-Pad: {'p' * size}\r\n"), END]))
-    with pytest.raises(UploadError, match="KiB of headers") as info:
+    with pytest.raises(Problem, match="KiB of headers") as info:
         await receive_upload(request(body), tmp_path, limits, NAMES)
-    assert info.value.status_code == 422
+    assert status_of(info.value) == 422
 
 
 async def test_an_endless_epilogue_is_refused(tmp_path: Path) -> None:
     tail = (b"e" * 4096 for _ in range(10_000))
     body = Body(iter([file_part(b"x" * 10), END, *tail]))
-    with pytest.raises(UploadError, match="more than its file and form fields") as info:
+    with pytest.raises(Problem, match="more than its file and form fields") as info:
         await receive_upload(request(body), tmp_path, LIMITS, NAMES)
-    assert info.value.status_code == 422
+    assert status_of(info.value) == 422
     assert body.taken < 20
 
 
 async def test_a_declared_length_past_every_limit_is_refused_unread(tmp_path: Path) -> None:
     body = Body(iter([file_part(b"x")]))
-    with pytest.raises(UploadError, match="VTX_MAX_UPLOAD_MB") as info:
+    with pytest.raises(Problem, match="VTX_MAX_UPLOAD_MB") as info:
         await receive_upload(request(body, length=2 * 1024 * 1024), tmp_path, LIMITS, NAMES)
-    assert info.value.status_code == 413
+    assert status_of(info.value) == 413
     assert body.taken == 0
 
 
@@ -154,12 +155,12 @@ async def test_the_file_counts_against_its_own_limit_not_the_forms(tmp_path: Pat
     big = file_part(b"x" * (LIMITS.max_file_bytes - 10))
     upload = await receive(tmp_path, field("language", "en"), big, END)
     assert upload.size == LIMITS.max_file_bytes - 10
-    with pytest.raises(UploadError, match="VTX_MAX_UPLOAD_MB"):
+    with pytest.raises(Problem, match="VTX_MAX_UPLOAD_MB"):
         await receive(tmp_path, file_part(b"x" * (LIMITS.max_file_bytes + 1)), END)
 
 
 async def test_a_second_file_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(UploadError, match="exactly one file"):
+    with pytest.raises(Problem, match="exactly one file"):
         await receive(tmp_path, file_part(b"a"), file_part(b"b"), END)
 
 

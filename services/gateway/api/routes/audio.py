@@ -17,17 +17,18 @@ import time
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from services.gateway.auth import CallerDep
 from services.gateway.deps import ResourcesDep, SettingsDep
-from services.gateway.errors import OpenAIRoute, openai_errors
+from services.gateway.errors import openai_errors
 from services.gateway.intake import Source, accept
 from services.gateway.openai_format import ResponseFormat, respond
 from services.gateway.options import Form, parse_options
+from services.gateway.problems import InvalidField, JobFailed, NotFound, TimedOut
 from services.gateway.quotas import check_before_upload
-from services.gateway.uploads import FormLimits, UploadError, receive_upload
+from services.gateway.uploads import FormLimits, receive_upload
 from services.gateway.views import transcript_doc
 from shared.metrics import OPENAI_WAITING
 from shared.models import Job, JobStatus, Transcript
@@ -36,7 +37,7 @@ from shared.speech_models import OPENAI_ALIAS, allowed
 from shared.transcript import TranscriptDoc
 
 log = structlog.get_logger(__name__)
-router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
+router = APIRouter(prefix="/v1", tags=["openai"])
 
 POLL_S = 0.25
 CLIENT_GONE = 499  # nginx's "client closed request": nobody reads it, the metrics do
@@ -92,7 +93,7 @@ RESULT: dict[int | str, dict[str, Any]] = {
             "text/plain": {"schema": {"type": "string"}},
         },
     },
-    **openai_errors(400, 401, 413, 415, 422, 429, 500, 504),
+    **openai_errors(400, 401, 404, 413, 415, 422, 429, 504, 507),
 }
 
 
@@ -150,22 +151,17 @@ async def _run(
 ) -> Response:
     await check_before_upload(res, caller)
     form = TRANSLATE_FORM if translate else TRANSCRIBE_FORM
-    try:
-        upload = await receive_upload(
-            request, settings.uploads_dir, FormLimits.of(settings), form.names
-        )
-    except UploadError as exc:
-        raise HTTPException(exc.status_code, exc.message) from exc
+    upload = await receive_upload(
+        request, settings.uploads_dir, FormLimits.of(settings), form.names
+    )
     try:
         options = parse_options(upload.fields, form)
         options = options.model_copy(update={"task": "translate" if translate else "transcribe"})
         fmt, granularities = _format(upload.fields, upload.lists)
         source = Source(upload.path, upload.size, upload.filename)
         job = await accept(request, res, caller, source, options)
-    except UploadError as exc:
-        raise HTTPException(exc.status_code, exc.message) from exc
     finally:
-        upload.discard()
+        await upload.discard()
     doc = await _wait_while_connected(request, res, job.id, settings.openai_wait_s)
     if doc is None:
         return Response(status_code=CLIENT_GONE)
@@ -177,14 +173,18 @@ def _format(fields: dict[str, str], lists: dict[str, list[str]]) -> tuple[Respon
         fmt = ResponseFormat(fields.get(RESPONSE_FORMAT) or "json")
     except ValueError as exc:
         choices = ", ".join(f.value for f in ResponseFormat)
-        raise UploadError(422, f"response_format must be one of {choices}.") from exc
+        raise InvalidField(
+            f"response_format must be one of {choices}.", param=RESPONSE_FORMAT
+        ) from exc
     granularities = set(lists.get(GRANULARITIES, [])) | set(
         lists.get("timestamp_granularities", [])
     )
     unknown = granularities - set(GRANULARITY_CHOICES)
     if unknown:
         shown = ", ".join(sorted(repr(u[:32]) for u in unknown))
-        raise UploadError(422, f"timestamp_granularities[] takes word or segment, not {shown}.")
+        raise InvalidField(
+            f"timestamp_granularities[] takes word or segment, not {shown}.", param=GRANULARITIES
+        )
     return fmt, granularities
 
 
@@ -224,16 +224,15 @@ async def _wait(res: Resources, job_id: str, wait_s: float) -> TranscriptDoc:
         async with res.sessions() as session:
             job = await session.get(Job, job_id)
             if job is None:
-                raise HTTPException(404, f"The job {job_id} was deleted while it ran.")
+                raise NotFound(f"The job {job_id} was deleted while it ran.")
             if job.status == JobStatus.failed:
-                raise HTTPException(status.HTTP_400_BAD_REQUEST, job.error or "The job failed.")
+                raise JobFailed(job.error or "The job failed.")
             if job.status == JobStatus.completed:
                 transcript = await session.get(Transcript, job_id)
                 if transcript is not None:
                     return transcript_doc(transcript)
         await asyncio.sleep(POLL_S)
-    raise HTTPException(
-        status.HTTP_504_GATEWAY_TIMEOUT,
+    raise TimedOut(
         f"The transcript was not ready after {wait_s:g} s; it goes on as job {job_id} "
         f"(GET /v1/jobs/{job_id}).",
     )

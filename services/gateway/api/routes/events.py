@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -33,6 +33,7 @@ from services.gateway.auth import Caller, CallerDep, too_many
 from services.gateway.deps import ResourcesDep
 from services.gateway.errors import AUTH_ERRORS
 from services.gateway.lookups import job_or_404
+from services.gateway.problems import QuotaExceeded
 from services.gateway.schemas import ErrorOut, JobOut
 from services.gateway.views import job_out
 from services.gateway.watcher import (
@@ -160,7 +161,7 @@ async def list_events(
     return EventStream(subscription, _list_stream(request, caller, subscription, lifetime_s))
 
 
-def _full(caller: Caller, exc: StreamLimit, instead: str) -> HTTPException:
+def _full(caller: Caller, exc: StreamLimit, instead: str) -> QuotaExceeded:
     who = "This key has" if caller.key_id else "This address has"
     return too_many(
         f"{who} {exc.limit} event streams open, the most allowed at once "

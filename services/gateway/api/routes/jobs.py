@@ -6,20 +6,21 @@ import time
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy import delete, func
 from sqlmodel import col, select
 
 from services.gateway.auth import CallerDep
 from services.gateway.deps import ResourcesDep, SessionDep, SettingsDep
-from services.gateway.errors import AUTH_ERRORS
+from services.gateway.errors import AUTH_ERRORS, STORAGE_FULL
 from services.gateway.intake import Source, accept, source_of
 from services.gateway.lookups import OwnedJob, job_or_404
 from services.gateway.numbers import READ_INTEGER
 from services.gateway.options import JOB_FORM, parse_options
+from services.gateway.problems import NotReady
 from services.gateway.quotas import check_before_upload
 from services.gateway.schemas import ErrorOut, JobOut, JobPage
-from services.gateway.uploads import FormLimits, UploadError, receive_upload
+from services.gateway.uploads import FormLimits, receive_upload
 from services.gateway.views import (
     Done,
     deliveries_by_job,
@@ -64,6 +65,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
             "VTX_MAX_FORM_FIELDS or VTX_MAX_FORM_BYTES allow, invalid field, unknown model, "
             "or a URL that may not or could not be fetched.",
         },
+        **STORAGE_FULL,
     },
 )
 async def create_job(
@@ -75,23 +77,18 @@ async def create_job(
 ) -> JobOut:
     began = time.perf_counter()
     await check_before_upload(res, caller)
-    try:
-        upload = await receive_upload(
-            request, settings.uploads_dir, FormLimits.of(settings), JOB_FORM.names, url_field="url"
-        )
-    except UploadError as exc:
-        raise HTTPException(exc.status_code, exc.message) from exc
+    upload = await receive_upload(
+        request, settings.uploads_dir, FormLimits.of(settings), JOB_FORM.names, url_field="url"
+    )
     source: Source | None = None
     try:
         options = parse_options(upload.fields)
         source = await source_of(res, caller, upload, options)
         job = await accept(request, res, caller, source, options)
-    except UploadError as exc:
-        raise HTTPException(exc.status_code, exc.message) from exc
     finally:
-        upload.discard()
+        await upload.discard()
         if source is not None:
-            source.discard()
+            await source.discard()
     STAGE_SECONDS.labels("upload").observe(time.perf_counter() - began)
     response.headers["Location"] = str(request.url_for("get_job", job_id=job.id).path)
     return job_out(request, job, Done(), caller)
@@ -175,10 +172,10 @@ async def get_transcript(
     # `format` is a 422 whether or not the job exists.
     job = await job_or_404(session, job_id, caller)
     if job.status == JobStatus.failed:
-        raise HTTPException(409, f"The job failed, so it has no transcript: {job.error}")
+        raise NotReady(f"The job failed, so it has no transcript: {job.error}")
     transcript = await session.get(Transcript, job_id)
     if job.status != JobStatus.completed or transcript is None:
-        raise HTTPException(409, f"The job is {job.status}; the transcript is not ready yet.")
+        raise NotReady(f"The job is {job.status}; the transcript is not ready yet.")
     body = render(transcript_doc(transcript), format)
     headers = {"Content-Disposition": f'inline; filename="{job_id}.{format.value}"'}
     return Response(body, media_type=MEDIA_TYPES[format], headers=headers)

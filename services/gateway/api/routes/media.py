@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 
@@ -35,6 +35,7 @@ from services.gateway.deps import ResourcesDep, SessionDep
 from services.gateway.errors import AUTH_ERRORS
 from services.gateway.lookups import JOB_ID_PATTERN, job_or_404
 from services.gateway.numbers import NotANumber, digits
+from services.gateway.problems import NotFound
 from services.gateway.schemas import ErrorOut
 from shared.models import Job
 from shared.store import media_key
@@ -183,7 +184,7 @@ async def _media(session: SessionDep, res: ResourcesDep, job_id: str) -> _Media:
     key = media_key(job.id)
     size = await res.store.size(key)
     if size is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "This job's media is no longer stored.")
+        raise NotFound("This job's media is no longer stored.")
     etag = f'"{job.id}-{size}"'  # a job's media never changes: id and size name it
     headers = {
         "Accept-Ranges": "bytes",
