@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.transcriber.engine import resolve_compute_type, resolve_device, resolve_model
+from services.transcriber.engine import resolve_compute_type, resolve_device
+from shared.speech_models import resolve_model
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,7 @@ def batched_on_chunks(
 
     from services.splitter.chunking import split
     from services.splitter.decode import decode_pcm
-    from services.transcriber.engine import resolve_model
+    from shared.speech_models import resolve_model
 
     rows = []
     models = {

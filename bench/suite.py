@@ -22,6 +22,7 @@ import httpx
 import psutil
 
 from bench.media import OUT, ROOT
+from services.cli.readiness import NotReady, wait_ready
 
 SERVICES = ("gateway", "splitter", "transcriber", "health")
 READY_TIMEOUT_S = 180.0
@@ -301,17 +302,7 @@ def running(data_dir: Path, overrides: dict[str, str]) -> Iterator[Suite]:
 
 
 def _wait_ready(suite: Suite) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if suite.process.poll() is not None:
-            raise RuntimeError(f"vtx up exited:\n{suite.log.read_text()[-4000:]}")
-        try:
-            if all(
-                httpx.get(f"{u}/health/ready", timeout=2).status_code == 200
-                for u in suite.urls.values()
-            ):
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"vtx up not ready:\n{suite.log.read_text()[-4000:]}")
+    try:
+        wait_ready(suite.urls.values(), READY_TIMEOUT_S, lambda: suite.process.poll() is not None)
+    except NotReady as exc:
+        raise RuntimeError(f"vtx up {exc}:\n{suite.log.read_text()[-4000:]}") from exc

@@ -18,20 +18,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.models import ApiKey, utcnow
 
-__all__ = [
-    "ApiKey",
-    "NewKey",
-    "active",
-    "active_id",
-    "any_active",
-    "any_made",
-    "create",
-    "hash_key",
-    "listing",
-    "required",
-    "revoke",
-]
-
 PREFIX = "vtx_"
 WEBHOOK_PREFIX = "whsec_"
 

@@ -1,9 +1,10 @@
 """Queue contracts: queue names, task names, typed payloads and deterministic job ids.
 
-arq delivers at least once, so every id here is derived from the work itself and
-from how many times it has been started (its `attempts` in the database):
-enqueueing the same work twice while it is pending is a no-op, and work whose
-worker died gets a fresh id, so it need not wait for arq's in-progress key to expire.
+arq delivers at least once, so every id here is derived from the work itself, and a
+split's or a chunk's also from how many times it has been started (its `attempts` in
+the database): enqueueing the same work twice while it is pending is a no-op, and a
+split or chunk whose worker died gets a fresh id, so it need not wait for arq's
+in-progress key to expire. A merge has one id for good: it completes a job only once.
 """
 
 from __future__ import annotations

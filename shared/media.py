@@ -96,10 +96,6 @@ class MediaInfo:
     channels: int | None = None
 
     @property
-    def has_audio(self) -> bool:
-        return self.audio_codec is not None
-
-    @property
     def has_video(self) -> bool:
         return self.video_codec is not None
 

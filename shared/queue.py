@@ -1,4 +1,7 @@
-"""arq connection helpers: one Redis pool per process, JSON on the wire (never pickle)."""
+"""arq on Redis: the queue pool (Resources holds one; an arq worker opens its own from
+the same `redis_settings`), JSON on the wire (never pickle), enqueueing once per
+deterministic id (shared/jobs.py), and releasing a job whose worker died before it
+claimed the work."""
 
 from __future__ import annotations
 

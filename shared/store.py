@@ -71,8 +71,16 @@ class Store:
         result = await obstore.get_async(self._store, key)
         return bytes(await result.bytes_async())
 
-    async def size(self, key: str) -> int:
-        meta = await obstore.head_async(self._store, key)
+    async def size(self, key: str) -> int | None:
+        """The object's size in bytes, None when nothing is stored under `key`: a stat on
+        local disk (no listing), a HEAD elsewhere. With `read_range`, what playback needs."""
+        local = self._local(key)
+        try:
+            if local is not None:
+                return (await anyio.Path(local).stat()).st_size
+            meta = await obstore.head_async(self._store, key)
+        except FileNotFoundError:
+            return None
         return int(meta["size"])
 
     @asynccontextmanager

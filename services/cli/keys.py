@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared import apikeys, db, migrate
 from shared.config import Settings
-from shared.models import aware
+from shared.models import ApiKey, aware
 
 T = TypeVar("T")
 
@@ -63,7 +63,7 @@ def listing(as_json: bool) -> int:
     return 0
 
 
-def _facts(row: apikeys.ApiKey) -> dict[str, object]:
+def _facts(row: ApiKey) -> dict[str, object]:
     """What may be shown of a key any time: never the key or its webhook secret."""
     return {
         "id": row.id,
@@ -112,9 +112,9 @@ async def _create(
     return await _session_run(settings, lambda s: apikeys.create(s, name, audio_hours, storage_gb))
 
 
-async def _list(settings: Settings) -> list[apikeys.ApiKey]:
+async def _list(settings: Settings) -> list[ApiKey]:
     return await _session_run(settings, apikeys.listing)
 
 
-async def _revoke(settings: Settings, id_or_prefix: str) -> list[apikeys.ApiKey]:
+async def _revoke(settings: Settings, id_or_prefix: str) -> list[ApiKey]:
     return await _session_run(settings, lambda s: apikeys.revoke(s, id_or_prefix))

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import sys
 import time
-from collections.abc import Callable
 from contextlib import ExitStack
 
-import httpx
 import redis
 from rich.console import Console
 from rich.table import Table
 
 from services.cli.embedded_redis import EmbeddedRedis
+from services.cli.readiness import is_ready
 from services.cli.supervise import Child, Record, StopRequest, Supervisor
 from services.gateway.exposure import ensure_protected_before_start
 from services.health.aggregate import SUPERVISOR_KEY
@@ -95,21 +95,11 @@ def _children(settings: Settings, env: dict[str, str]) -> list[Child]:
             name=name,
             command=[sys.executable, "-m", "services.cli", name],
             env=env,
-            ready=_probe(f"{_base(settings, name)}/health/ready"),
+            ready=functools.partial(is_ready, _base(settings, name)),
             stop_grace_s=drain_s if name in ("splitter", "transcriber") else UVICORN_GRACE_S + 10,
         )
         for name in SERVICES
     ]
-
-
-def _probe(url: str) -> Callable[[], bool]:
-    def ready() -> bool:
-        try:
-            return httpx.get(url, timeout=1.0).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    return ready
 
 
 def _recorder(redis_url: str) -> Record:

@@ -43,6 +43,8 @@ COMING_BACK = frozenset({"restarting", "starting"})
 
 
 async def service_status(client: httpx.AsyncClient, name: str, url: str) -> dict[str, Any]:
+    """One service's state from its own two health routes; an answer that is not its
+    JSON (a proxy's HTML error page, a crash half-way) marks it down with the reason."""
     began = time.perf_counter()
     try:
         ready, summary = await asyncio.gather(
@@ -51,7 +53,11 @@ async def service_status(client: httpx.AsyncClient, name: str, url: str) -> dict
     except httpx.HTTPError as exc:
         return {"status": "down", "url": url, "error": str(exc) or type(exc).__name__}
     latency = round((time.perf_counter() - began) * 1000, 2)
-    body = summary.json() if summary.status_code == 200 else {}
+    try:
+        body = _json_object(summary) if summary.status_code == 200 else {}
+        failing = _json_object(ready).get("failing", []) if ready.content else []
+    except ValueError as exc:
+        return {"status": "down", "url": url, "latency_ms": latency, "error": str(exc)}
     result: dict[str, Any] = {
         "status": "ok" if ready.status_code == 200 else "down",
         "url": url,
@@ -60,8 +66,23 @@ async def service_status(client: httpx.AsyncClient, name: str, url: str) -> dict
         "info": body.get("info", {}),
     }
     if ready.status_code != 200:
-        result["failing"] = ready.json().get("failing", []) if ready.content else []
+        result["failing"] = failing
     return result
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON object, or ValueError saying what came instead."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        kind = response.headers.get("content-type", "no content type")
+        raise ValueError(
+            f"{response.request.url.path} answered {response.status_code} with {kind}, "
+            "not a JSON object"
+        )
+    return body
 
 
 async def queue_depths(res: Resources) -> dict[str, int]:

@@ -20,22 +20,12 @@ import structlog
 
 from shared.config import Settings
 from shared.machine import available_cores
-from shared.speech_models import BUNDLED, resolve_model
+from shared.speech_models import resolve_model
 from shared.transcript import Segment, Word
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
-__all__ = [
-    "BUNDLED",
-    "Decode",
-    "Engine",
-    "EngineResult",
-    "Layout",
-    "WhisperEngine",
-    "layout",
-    "resolve_model",
-]
 
 log = structlog.get_logger(__name__)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.cli.readiness import NotReady, wait_ready
 from tests.conftest import free_port
 from tests.databases import PostgresServer
 
@@ -125,13 +126,7 @@ def running_suite(root: Path, postgres: PostgresServer | None, **extra_env: str)
 
 
 def _wait_ready(process: subprocess.Popen[bytes], suite: Suite) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"vtx up exited:\n{suite.log.read_text()[-4000:]}")
-        try:
-            suite.assert_healthy()
-            return
-        except (httpx.HTTPError, AssertionError):
-            time.sleep(0.3)
-    raise RuntimeError(f"vtx up not ready:\n{suite.log.read_text()[-4000:]}")
+    try:
+        wait_ready(suite.urls.values(), 120, lambda: process.poll() is not None)
+    except NotReady as exc:
+        raise RuntimeError(f"vtx up {exc}:\n{suite.log.read_text()[-4000:]}") from exc

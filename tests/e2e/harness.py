@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from sqlmodel import select
 
+from services.cli.readiness import NotReady, wait_ready
 from shared import db, migrate
 from shared.config import Settings
 from shared.models import Chunk, Job
@@ -68,17 +69,11 @@ class Cluster:
         self.wait_ready(name)
 
     def wait_ready(self, name: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.processes[name].poll() is not None:
-                raise RuntimeError(f"{name} exited: {self.log_tail(name)}")
-            try:
-                if httpx.get(f"{self.url(name)}/health/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{name} not ready: {self.log_tail(name)}")
+        process = self.processes[name]
+        try:
+            wait_ready([self.url(name)], timeout, lambda: process.poll() is not None, 0.1)
+        except NotReady as exc:
+            raise RuntimeError(f"{name} {exc}: {self.log_tail(name)}") from exc
 
     def signal(self, name: str, sig: signal.Signals) -> None:
         self.processes[name].send_signal(sig)

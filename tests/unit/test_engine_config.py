@@ -6,9 +6,9 @@ from services.transcriber.engine import (
     MAX_AUTO_PROCESSES,
     layout,
     resolve_compute_type,
-    resolve_model,
 )
 from shared.config import Settings
+from shared.speech_models import resolve_model
 
 
 def test_bundled_model_resolves_to_a_ctranslate2_directory() -> None:

@@ -25,7 +25,7 @@ from services.gateway.deps import ResourcesDep, SettingsDep
 from services.gateway.errors import openai_errors
 from services.gateway.intake import Source, accept
 from services.gateway.openai_format import ResponseFormat, respond
-from services.gateway.options import Form, JobOptions, parse_options
+from services.gateway.options import Form, parse_options
 from services.gateway.problems import InvalidField, JobFailed, NotFound, TimedOut
 from services.gateway.quotas import check_before_upload
 from services.gateway.uploads import FormLimits, receive_upload
@@ -236,6 +236,3 @@ async def _wait(res: Resources, job_id: str, wait_s: float) -> TranscriptDoc:
         f"The transcript was not ready after {wait_s:g} s; it goes on as job {job_id} "
         f"(GET /v1/jobs/{job_id}).",
     )
-
-
-__all__ = ["JobOptions", "router"]

@@ -27,11 +27,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from services.gateway.api.routes.jobs import NOT_FOUND, job_or_404
+from services.gateway.api.routes.jobs import NOT_FOUND
 from services.gateway.api.routes.media import JobId
 from services.gateway.auth import Caller, CallerDep, too_many
 from services.gateway.deps import ResourcesDep
 from services.gateway.errors import AUTH_ERRORS
+from services.gateway.lookups import job_or_404
 from services.gateway.problems import QuotaExceeded
 from services.gateway.schemas import ErrorOut, JobOut
 from services.gateway.views import job_out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Annotated, Any
 
@@ -11,14 +10,14 @@ from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy import delete, func
 from sqlmodel import col, select
 
-from services.gateway.api.routes.media import JOB_ID_PATTERN
-from services.gateway.auth import Caller, CallerDep
+from services.gateway.auth import CallerDep
 from services.gateway.deps import ResourcesDep, SessionDep, SettingsDep
 from services.gateway.errors import AUTH_ERRORS, STORAGE_FULL
 from services.gateway.intake import Source, accept, source_of
+from services.gateway.lookups import OwnedJob, job_or_404
 from services.gateway.numbers import READ_INTEGER
 from services.gateway.options import JOB_FORM, parse_options
-from services.gateway.problems import NotFound, NotReady
+from services.gateway.problems import NotReady
 from services.gateway.quotas import check_before_upload
 from services.gateway.schemas import ErrorOut, JobOut, JobPage
 from services.gateway.uploads import FormLimits, receive_upload
@@ -38,7 +37,6 @@ from shared.transcript import MEDIA_TYPES, Format, render
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=AUTH_ERRORS)
 
-_JOB_ID = re.compile(JOB_ID_PATTERN)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "No job with this id."}
 }
@@ -124,22 +122,10 @@ async def list_jobs(
     return JobPage(items=items, total=int(total), limit=limit, offset=offset)
 
 
-async def job_or_404(session: SessionDep, job_id: str, caller: Caller) -> Job:
-    """The job, if it exists and this caller may see it; another key's job is 'unknown'.
-
-    Text that cannot be an id is unknown without a query: the database may refuse it
-    (PostgreSQL does NUL), and that must not be a 500."""
-    if _JOB_ID.fullmatch(job_id) is None:
-        raise NotFound("No job with this id: a job's id is 32 hex digits.")
-    job = await session.get(Job, job_id)
-    if job is None or not caller.owns(job):
-        raise NotFound(f"No job with id '{job_id}'.")
-    return job
-
-
 @router.get("/{job_id}", response_model=JobOut, responses=NOT_FOUND, summary="A job's status")
-async def get_job(request: Request, session: SessionDep, caller: CallerDep, job_id: str) -> JobOut:
-    job = await job_or_404(session, job_id, caller)
+async def get_job(
+    request: Request, session: SessionDep, caller: CallerDep, job: OwnedJob
+) -> JobOut:
     done = await done_by_job(session, [job.id])
     calls = await deliveries_by_job(session, [job.id])
     return job_out(request, job, done.get(job.id, Done()), caller, calls.get(job.id, []))
@@ -151,10 +137,8 @@ async def get_job(request: Request, session: SessionDep, caller: CallerDep, job_
     responses=NOT_FOUND,
     summary="Delete a job, its media and its transcript",
 )
-async def delete_job(
-    session: SessionDep, res: ResourcesDep, caller: CallerDep, job_id: str
-) -> Response:
-    job = await job_or_404(session, job_id, caller)
+async def delete_job(res: ResourcesDep, job: OwnedJob) -> Response:
+    job_id = job.id
     await _remove(res, job_id)
     if not JobStatus(job.status).finished:
         JOBS.labels("cancelled").inc()
@@ -184,6 +168,8 @@ async def _remove(res: Resources, job_id: str) -> None:
 async def get_transcript(
     session: SessionDep, caller: CallerDep, job_id: str, format: Format = Format.json
 ) -> Response:
+    # Not OwnedJob: a dependency runs before the query is validated, and a bad
+    # `format` is a 422 whether or not the job exists.
     job = await job_or_404(session, job_id, caller)
     if job.status == JobStatus.failed:
         raise NotReady(f"The job failed, so it has no transcript: {job.error}")

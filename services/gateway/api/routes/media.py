@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
@@ -34,15 +33,14 @@ from services.gateway.auth import (
 )
 from services.gateway.deps import ResourcesDep, SessionDep
 from services.gateway.errors import AUTH_ERRORS
+from services.gateway.lookups import JOB_ID_PATTERN, job_or_404
 from services.gateway.numbers import NotANumber, digits
 from services.gateway.problems import NotFound
 from services.gateway.schemas import ErrorOut
 from shared.models import Job
-from shared.store import Store, media_key
+from shared.store import media_key
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-
-JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 JobId = Annotated[
     str,
@@ -76,10 +74,7 @@ async def media_access(
         raise unauthorized(MEDIA_LINK_REFUSED)
     if bearer(request) is None:
         raise unauthorized(KEY_REQUIRED)
-    caller = await identify(request, res)
-    job = await session.get(Job, job_id)
-    if job is None or not caller.owns(job):
-        raise NotFound(f"No job with id '{job_id}'.")
+    await job_or_404(session, job_id, await identify(request, res))
 
 
 MediaAccess = Annotated[None, Depends(media_access)]
@@ -164,19 +159,6 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     return ByteRange(max(size - last, 0), size - 1)
 
 
-# ----------------------------------------------------------------- store reads
-async def _object_size(store: Store, key: str) -> int | None:
-    if store.root is not None:
-        try:
-            return (await anyio.Path(store.root / key).stat()).st_size
-        except FileNotFoundError:
-            return None
-    try:
-        return await store.size(key)
-    except FileNotFoundError:
-        return None
-
-
 # ---------------------------------------------------------------------- routes
 MEDIA_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"video/mp4": {}, "audio/mpeg": {}}, "description": "The whole file."},
@@ -198,11 +180,9 @@ class _Media:
 
 
 async def _media(session: SessionDep, res: ResourcesDep, job_id: str) -> _Media:
-    job = await session.get(Job, job_id)
-    if job is None:
-        raise NotFound(f"No job with id '{job_id}'.")
+    job = await job_or_404(session, job_id, None)  # access: media_access
     key = media_key(job.id)
-    size = await _object_size(res.store, key)
+    size = await res.store.size(key)
     if size is None:
         raise NotFound("This job's media is no longer stored.")
     etag = f'"{job.id}-{size}"'  # a job's media never changes: id and size name it

@@ -1,0 +1,33 @@
+"""The store's playback API, `size` and `read_range`, on local disk and on a remote
+kind of store (obstore's in-memory one stands in for S3: the same ranged GETs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.store import READ_PART, Store
+
+BODY = bytes(range(256)) * (READ_PART // 64)  # four read parts and more
+
+
+@pytest.fixture(params=["file", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    url = (tmp_path / "store").as_uri() if request.param == "file" else "memory://"
+    return Store(url, tmp_path / "scratch")
+
+
+async def test_size_is_none_for_a_missing_object(store: Store) -> None:
+    await store.put_bytes("media/a", BODY)
+    assert await store.size("media/a") == len(BODY)
+    assert await store.size("media/missing") is None
+
+
+@pytest.mark.parametrize(("start", "length"), [(0, len(BODY)), (7, 1), (READ_PART - 3, 9)])
+async def test_read_range_gives_exactly_the_bytes_asked(
+    store: Store, start: int, length: int
+) -> None:
+    await store.put_bytes("media/a", BODY)
+    parts = [part async for part in store.read_range("media/a", start, length)]
+    assert b"".join(parts) == BODY[start : start + length]
