@@ -181,20 +181,52 @@ def event(name: str, number: int, job: JobOut) -> str:
     return f"id: {number}\nevent: {name}\ndata: {job.model_dump_json()}\n\n"
 
 
+def event_name(status: str, before: str | None) -> str:
+    """`completed`/`failed` when the job ended, `status` when its status changed (or is
+    the first said), `progress` otherwise."""
+    if JobStatus(status).finished:
+        return status
+    return "status" if before != status else "progress"
+
+
+class Pace:
+    """When a stream ends (its lifetime) and when it owes its client a keep-alive (after
+    KEEPALIVE_S without a word), for both kinds of stream."""
+
+    def __init__(self, lifetime_s: float) -> None:
+        self.quiet_since = time.monotonic()
+        self.deadline = self.quiet_since + lifetime_s
+
+    def wait_s(self) -> float | None:
+        """How long to wait for the next state; None once the lifetime is over."""
+        now = time.monotonic()
+        if now >= self.deadline:
+            return None
+        return min(self.deadline, self.quiet_since + KEEPALIVE_S) - now
+
+    def keep_alive(self) -> str | None:
+        """The keep-alive comment, if the stream has been quiet long enough."""
+        if time.monotonic() - self.quiet_since < KEEPALIVE_S:
+            return None
+        self.spoke()
+        return ": keep-alive\n\n"
+
+    def spoke(self) -> None:
+        self.quiet_since = time.monotonic()
+
+
 async def _stream(
     request: Request, caller: Caller, subscription: Subscription, lifetime_s: float
 ) -> AsyncIterator[str]:
     """The events of one job from the watcher's states, until it ends or the lifetime does."""
     number, last = 0, None
-    now = time.monotonic()
-    quiet_since, deadline = now, now + lifetime_s
+    pace = Pace(lifetime_s)
     yield f"retry: {RETRY_MS}\n\n"
-    while (now := time.monotonic()) < deadline:
-        state = await subscription.next(min(deadline, quiet_since + KEEPALIVE_S) - now)
+    while (wait_s := pace.wait_s()) is not None:
+        state = await subscription.next(wait_s)
         if state is None:
-            if time.monotonic() - quiet_since >= KEEPALIVE_S:
-                yield ": keep-alive\n\n"
-                quiet_since = time.monotonic()
+            if alive := pace.keep_alive():
+                yield alive
             continue
         if state.job is None:
             yield 'event: deleted\ndata: {"status": "deleted"}\n\n'
@@ -204,11 +236,10 @@ async def _stream(
         if seen == last:
             continue  # a callback attempt changed, not what the stream reports
         number += 1
-        ended = JobStatus(job.status).finished
-        name = job.status if ended else ("status" if not last or last[0] != seen[0] else "progress")
-        yield event(name, number, job)
-        last, quiet_since = seen, time.monotonic()
-        if ended:
+        yield event(event_name(job.status, last[0] if last else None), number, job)
+        last = seen
+        pace.spoke()
+        if JobStatus(job.status).finished:
             return
 
 
@@ -217,22 +248,20 @@ async def _list_stream(
 ) -> AsyncIterator[str]:
     """The events of every job the list subscription sees, until the lifetime ends."""
     number, seen = 0, dict[str, Progress]()
-    now = time.monotonic()
-    quiet_since, deadline = now, now + lifetime_s
+    pace = Pace(lifetime_s)
     yield f"retry: {RETRY_MS}\n\n"
-    while (now := time.monotonic()) < deadline:
-        batch = await subscription.next(min(deadline, quiet_since + KEEPALIVE_S) - now)
+    while (wait_s := pace.wait_s()) is not None:
+        batch = await subscription.next(wait_s)
         if batch is None:
-            if time.monotonic() - quiet_since >= KEEPALIVE_S:
-                yield ": keep-alive\n\n"
-                quiet_since = time.monotonic()
+            if alive := pace.keep_alive():
+                yield alive
             continue
         for text in _batch_events(request, caller, batch, seen):
             number += 1
             yield f"id: {number}\n{text}"
         if batch.snapshot:
             yield f"event: ready\ndata: {json.dumps({'unfinished': len(seen)})}\n\n"
-        quiet_since = time.monotonic()
+        pace.spoke()
 
 
 def _batch_events(
@@ -251,9 +280,8 @@ def _batch_events(
         last = seen.get(job.id)
         if now == last:
             continue
-        ended = JobStatus(job.status).finished
-        name = job.status if ended else ("status" if not last or last[0] != now[0] else "progress")
-        if ended:
+        name = event_name(job.status, last[0] if last else None)
+        if JobStatus(job.status).finished:
             seen.pop(job.id, None)
         else:
             seen[job.id] = now
