@@ -97,8 +97,11 @@ def suite(
 
 
 @contextmanager
-def running_suite(root: Path, postgres: PostgresServer | None, **extra_env: str) -> Iterator[Suite]:
-    """`vtx up` in its own data folder (and database), stopped and checked on exit."""
+def launched_suite(
+    root: Path, postgres: PostgresServer | None, stop_timeout_s: float = 60, **extra_env: str
+) -> Iterator[tuple[Suite, subprocess.Popen[bytes]]]:
+    """`vtx up` in its own data folder (and database) and process group, as in a terminal,
+    ready; on exit stopped with SIGTERM unless it has stopped already."""
     database_url = postgres.create_database() if postgres is not None else None
     env = suite_env(root / "data", database_url)
     env.update(extra_env)
@@ -112,15 +115,23 @@ def running_suite(root: Path, postgres: PostgresServer | None, **extra_env: str)
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        suite = Suite(urls, root / "data", log, env)
-        try:
-            _wait_ready(process, suite)
-            yield suite
-        finally:
+    suite = Suite(urls, root / "data", log, env)
+    try:
+        _wait_ready(process, suite)
+        yield suite, process
+    finally:
+        if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-            code = process.wait(60)
-    assert code == 0, log.read_text()[-4000:]
-    for url in urls.values():  # every service stopped with the suite
+            process.wait(stop_timeout_s)
+
+
+@contextmanager
+def running_suite(root: Path, postgres: PostgresServer | None, **extra_env: str) -> Iterator[Suite]:
+    """`vtx up` in its own data folder (and database), stopped and checked on exit."""
+    with launched_suite(root, postgres, **extra_env) as (suite, process):
+        yield suite
+    assert process.returncode == 0, suite.log.read_text()[-4000:]
+    for url in suite.urls.values():  # every service stopped with the suite
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{url}/health/live", timeout=1)
 

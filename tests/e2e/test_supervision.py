@@ -7,10 +7,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ import psutil
 import pytest
 
 from tests.databases import PostgresServer
-from tests.e2e.conftest import SERVICES, Suite, suite_env
+from tests.e2e.conftest import Suite, launched_suite
 from tests.e2e.test_fairness import repeated_wav
 
 RESTARTABLE = {
@@ -34,48 +32,12 @@ RESTARTABLE = {
 Supervised = tuple[Suite, subprocess.Popen[bytes]]
 
 
-@contextmanager
-def vtx_up(root: Path, postgres: PostgresServer | None, **extra: str) -> Iterator[Supervised]:
-    """`vtx up` as its own process group (as in a terminal), with its handle."""
-    env = suite_env(root / "data", postgres.create_database() if postgres else None)
-    env.update(extra)
-    log = root / "vtx-up.log"
-    urls = {n: f"http://127.0.0.1:{env[f'VTX_{n.upper()}_PORT']}" for n in SERVICES}
-    suite = Suite(urls, root / "data", log, env)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "up"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while not healthy(suite):
-            assert process.poll() is None, log.read_text()[-4000:]
-            assert time.monotonic() < deadline, log.read_text()[-4000:]
-            time.sleep(0.3)
-        yield suite, process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(120)
-
-
-def healthy(suite: Suite) -> bool:
-    try:
-        suite.assert_healthy()
-    except (httpx.HTTPError, AssertionError):
-        return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def supervised(
     tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None
 ) -> Iterator[Supervised]:
-    with vtx_up(tmp_path_factory.mktemp("supervised"), postgres, **RESTARTABLE) as pair:
+    root = tmp_path_factory.mktemp("supervised")
+    with launched_suite(root, postgres, stop_timeout_s=120, **RESTARTABLE) as pair:
         yield pair
 
 
