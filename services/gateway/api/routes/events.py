@@ -81,7 +81,7 @@ TOO_MANY: dict[int | str, dict[str, Any]] = {
         "description": "Too many requests this minute, or this key (this address, when the "
         "API is open) already has `VTX_MAX_EVENT_STREAMS` event streams open; Retry-After "
         "says when to try again.",
-        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds."}},
+        "headers": AUTH_ERRORS[429]["headers"],
     },
 }
 EVENTS: dict[int | str, dict[str, Any]] = {
