@@ -1,6 +1,6 @@
 """arq on Redis: the queue pool (Resources holds one; an arq worker opens its own from
 the same `redis_settings`), JSON on the wire (never pickle), enqueueing once per
-deterministic id (shared/jobs.py), and releasing a job whose worker died before it
+deterministic id (shared/pipeline/contracts.py), and releasing a job whose worker died before it
 claimed the work."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ async def enqueue(
 ) -> bool:
     """Enqueue once: False when a job with this id is already queued or running.
 
-    `score_ms` places the job in the queue's order (shared/fairness.py) instead of
+    `score_ms` places the job in the queue's order (shared/pipeline/fairness.py) instead of
     arq's "now" or "now + defer"."""
     at = None if score_ms is None else datetime.fromtimestamp(score_ms / 1000, UTC)
     job = await redis.enqueue_job(

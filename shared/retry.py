@@ -36,7 +36,7 @@ def transient(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
 
     Wrap one step that is safe to repeat whole (one transaction, one store call), never
     a function that does more after a commit: its retry would find the change made and
-    skip the rest (shared.outcomes runs what follows a job's end outside any retry)."""
+    skip the rest (shared.pipeline.outcomes runs what follows a job's end outside any retry)."""
     wrapped: Callable[P, Awaitable[T]] = stamina.retry(
         on=is_transient, attempts=8, wait_initial=0.2, wait_max=5.0, timeout=60.0
     )(func)

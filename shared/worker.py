@@ -27,11 +27,11 @@ import structlog
 from arq.typing import WorkerCoroutine
 from arq.worker import Function, Worker
 
-from shared import reconciler
 from shared.config import Settings
-from shared.jobs import log_context
-from shared.leases import worker_identity
 from shared.metrics import WORKER_HEARTBEAT_FAILURES, WORKERS_BUSY
+from shared.pipeline import reconciler
+from shared.pipeline.contracts import log_context
+from shared.pipeline.leases import worker_identity
 from shared.queue import deserialize, redis_settings, serialize
 from shared.runtime import Resources
 

@@ -3,7 +3,7 @@
 Why the gateway: it already reaches out (media by `url=`), so only gateway pods need
 egress to the internet; and deliveries get their own `VTX_CALLBACK_CONCURRENCY`
 slots, never one that transcribes. Each delivery ends within its deadline
-(shared.webhooks); arq's timeout is only a backstop for a stuck database.
+(shared.pipeline.webhooks); arq's timeout is only a backstop for a stuck database.
 
 No reconciler runs here (the splitter's and transcriber's put back lost deliveries)
 and no heartbeat key: the health service counts the workers of the pipeline queues,
@@ -20,10 +20,10 @@ from typing import Any
 from arq.worker import Worker, func
 
 from shared.config import Settings
-from shared.jobs import CALLBACK_QUEUE, CALLBACK_TASK
-from shared.leases import worker_identity
+from shared.pipeline.contracts import CALLBACK_QUEUE, CALLBACK_TASK
+from shared.pipeline.leases import worker_identity
+from shared.pipeline.webhooks import deliver_callback
 from shared.runtime import Resources
-from shared.webhooks import deliver_callback
 from shared.worker import Activity, Supervised, create_worker
 
 BACKSTOP_S = 60.0  # beyond the delivery's own deadline: its database calls, retried

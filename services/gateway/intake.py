@@ -29,11 +29,11 @@ from services.gateway.problems import (
     is_no_space,
 )
 from services.gateway.uploads import Upload
-from shared import dispatch
 from shared.config import Settings
 from shared.files import remove
 from shared.media import MediaError, MediaInfo, check_duration, probe
 from shared.models import Job
+from shared.pipeline import dispatch
 from shared.runtime import Resources
 from shared.speech_models import UnknownModel, choose, is_multilingual_async
 from shared.store import media_key

@@ -35,8 +35,8 @@ from services.gateway.auth import Caller, too_many
 from services.gateway.problems import TooLarge
 from services.gateway.uploads import too_large
 from shared.models import ApiKey, Job
+from shared.pipeline.transitions import ACTIVE
 from shared.runtime import Resources
-from shared.transitions import ACTIVE
 
 log = structlog.get_logger(__name__)
 

@@ -30,7 +30,7 @@ from services.health.metrics import (
 )
 from services.health.system import system_facts
 from shared.health import run_checks
-from shared.jobs import QUEUES
+from shared.pipeline.contracts import QUEUES
 from shared.runtime import Resources, version
 from shared.worker import WORKERS_KEY
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from arq.worker import Worker
 
-from services.splitter.jobs import split_job
-from shared.jobs import SPLIT_QUEUE
+from services.splitter.tasks import split_job
+from shared.pipeline.contracts import SPLIT_QUEUE
 from shared.runtime import Resources
 from shared.worker import create_worker
 

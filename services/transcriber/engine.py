@@ -41,7 +41,7 @@ class EngineResult:
 
 
 @dataclass(frozen=True)
-class Decode:
+class DecodeOptions:
     """How one job wants its audio decoded; every field optional."""
 
     language: str | None = None
@@ -58,7 +58,7 @@ class Engine(Protocol):
     device: str
     compute_type: str
 
-    def transcribe(self, audio: Audio, options: Decode) -> EngineResult:
+    def transcribe(self, audio: Audio, options: DecodeOptions) -> EngineResult:
         """Blocking: call it from a worker thread, never on the event loop."""
         ...
 
@@ -194,7 +194,7 @@ class WhisperEngine:
         log.info("engine.loaded", model=name, **dataclasses.asdict(self.plan))
         return model
 
-    def transcribe(self, audio: Audio, options: Decode) -> EngineResult:
+    def transcribe(self, audio: Audio, options: DecodeOptions) -> EngineResult:
         model = self.model(options.model or self.name)
         language = options.language
         if not model.model.is_multilingual:

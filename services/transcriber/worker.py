@@ -6,8 +6,8 @@ from typing import Any
 
 from arq.worker import Worker
 
-from services.transcriber.jobs import merge_job, transcribe_chunk
-from shared.jobs import TRANSCRIBE_QUEUE
+from services.transcriber.tasks import merge_job, transcribe_chunk
+from shared.pipeline.contracts import TRANSCRIBE_QUEUE
 from shared.runtime import Resources
 from shared.worker import create_worker
 

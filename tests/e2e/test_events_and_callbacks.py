@@ -18,7 +18,7 @@ from sqlmodel import col
 from shared import db
 from shared.config import Settings
 from shared.models import ApiKey
-from shared.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, verify_signature
+from shared.pipeline.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, verify_signature
 from tests.conftest import make_silent_video
 from tests.databases import PostgresServer
 from tests.e2e.conftest import WEBHOOK_SECRET, Suite, running_suite

@@ -8,7 +8,7 @@ import httpx
 from fastapi import FastAPI
 
 from shared.config import Settings
-from shared.jobs import SPLIT_QUEUE
+from shared.pipeline.contracts import SPLIT_QUEUE
 from tests.integration.conftest import gateway_for
 
 

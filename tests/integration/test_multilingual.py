@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 
-from services.transcriber.engine import Decode, WhisperEngine, layout
+from services.transcriber.engine import DecodeOptions, WhisperEngine, layout
 from shared.config import Settings
 from tests.conftest import FIXTURES, SHARED_MEDIA, recall, words
 from tests.integration.conftest import gateway_for
@@ -42,7 +42,7 @@ def audio(path: Path, start_s: float = 0, end_s: float | None = None) -> np.ndar
 def test_german_is_detected_with_its_probability_and_transcribed(
     engine: WhisperEngine, base_model: str
 ) -> None:
-    result = engine.transcribe(audio(GERMAN), Decode(model=base_model))
+    result = engine.transcribe(audio(GERMAN), DecodeOptions(model=base_model))
     assert result.language == "de"
     assert result.language_probability > 0.5
     text = " ".join(s.text for s in result.segments)
@@ -52,7 +52,7 @@ def test_german_is_detected_with_its_probability_and_transcribed(
 
 
 def test_german_is_translated_to_english(engine: WhisperEngine, base_model: str) -> None:
-    result = engine.transcribe(audio(GERMAN), Decode(model=base_model, task="translate"))
+    result = engine.transcribe(audio(GERMAN), DecodeOptions(model=base_model, task="translate"))
     text = " ".join(s.text for s in result.segments).lower()
     assert {"weather", "report"} & set(words(text)), text
 
@@ -60,20 +60,20 @@ def test_german_is_translated_to_english(engine: WhisperEngine, base_model: str)
 def test_models_load_on_first_use_and_the_least_recent_goes(
     engine: WhisperEngine, base_model: str
 ) -> None:
-    engine.transcribe(audio(GERMAN, 0, 3), Decode(model=base_model))
+    engine.transcribe(audio(GERMAN, 0, 3), DecodeOptions(model=base_model))
     assert engine.loaded() == [base_model]  # room for one: tiny.en made way
-    engine.transcribe(audio(GERMAN, 0, 3), Decode())
+    engine.transcribe(audio(GERMAN, 0, 3), DecodeOptions())
     assert engine.loaded() == ["tiny.en"]
     with pytest.raises(ValueError, match="only English"):
-        engine.transcribe(audio(GERMAN, 0, 3), Decode(task="translate"))
+        engine.transcribe(audio(GERMAN, 0, 3), DecodeOptions(task="translate"))
 
 
 @pytest.mark.media
 @pytest.mark.skipif(not SHARED_MEDIA.is_dir(), reason="../shared/media is absent")
 def test_english_then_german_in_a_real_recording(engine: WhisperEngine, base_model: str) -> None:
     recording = SHARED_MEDIA / "multilingual.mp3"
-    first = engine.transcribe(audio(recording, 0, 10), Decode(model=base_model))
-    last = engine.transcribe(audio(recording, 45, 60), Decode(model=base_model))
+    first = engine.transcribe(audio(recording, 0, 10), DecodeOptions(model=base_model))
+    last = engine.transcribe(audio(recording, 45, 60), DecodeOptions(model=base_model))
     assert (first.language, last.language) == ("en", "de")
 
 

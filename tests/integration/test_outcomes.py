@@ -1,4 +1,4 @@
-"""How a job ends (shared/outcomes.py) on a real Redis, database and store: the state
+"""How a job ends (shared/pipeline/outcomes.py) on a real Redis, database and store: the state
 change is retried alone, what follows it happens whoever won the change, and a
 chunk's error is retried only when retrying can help."""
 
@@ -12,11 +12,11 @@ import pytest
 import stamina
 from arq import Retry
 
-from services.splitter.jobs import split_job
-from services.transcriber.engine import Decode, EngineResult
-from services.transcriber.jobs import merge_job, transcribe_chunk
+from services.splitter.tasks import split_job
+from services.transcriber.engine import DecodeOptions, EngineResult
+from services.transcriber.tasks import merge_job, transcribe_chunk
 from shared.models import CallbackStatus, Job, JobStatus
-from shared.outcomes import fail_job
+from shared.pipeline.outcomes import fail_job
 from shared.runtime import Resources
 from shared.store import chunk_key, chunk_prefix
 from tests.integration.test_pipeline import reload, submit
@@ -138,7 +138,7 @@ class UnreachableEngine:
     def __init__(self) -> None:
         self.calls = 0
 
-    def transcribe(self, audio: Any, options: Decode) -> EngineResult:
+    def transcribe(self, audio: Any, options: DecodeOptions) -> EngineResult:
         self.calls += 1
         raise ConnectionResetError("connection reset by peer")
 

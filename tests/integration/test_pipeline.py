@@ -10,12 +10,12 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from services.splitter.jobs import split_job
-from services.transcriber.jobs import transcribe_chunk, try_merge
+from services.splitter.tasks import split_job
+from services.transcriber.tasks import transcribe_chunk, try_merge
 from services.transcriber.worker import transcriber_worker
-from shared.jobs import TRANSCRIBE_QUEUE
 from shared.media import probe
 from shared.models import Chunk, ChunkStatus, Job, JobStatus, Transcript
+from shared.pipeline.contracts import TRANSCRIBE_QUEUE
 from shared.runtime import Resources
 from shared.store import chunk_key, media_key
 from shared.worker import running

@@ -1,6 +1,6 @@
 """Quotas on a real database and Redis: which limits apply to whom, what counts as held,
 and how an upload over a limit is refused (services.gateway.quotas); the shorter
-retention of failed media that keeps failures from holding storage (shared.retention)."""
+retention of failed media that keeps failures from holding storage (shared.pipeline.retention)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from services.gateway import quotas
 from services.gateway.auth import Caller
 from services.gateway.errors import headers_of, status_of
 from services.gateway.problems import Problem
-from shared import retention
 from shared.models import ApiKey, Job, JobStatus, new_id, utcnow
+from shared.pipeline import retention
 from shared.runtime import Resources
 from shared.store import media_key
 from tests.conftest import free_port

@@ -11,13 +11,13 @@ from arq.constants import in_progress_key_prefix
 from sqlalchemy import update
 from sqlmodel import col
 
-from services.splitter.jobs import split_job
-from services.transcriber.jobs import transcribe_chunk
-from shared import retention
-from shared.jobs import TRANSCRIBE_QUEUE, transcribe_job_id
-from shared.leases import claim_chunk
+from services.splitter.tasks import split_job
+from services.transcriber.tasks import transcribe_chunk
 from shared.models import Job, JobStatus, Transcript, utcnow
-from shared.reconciler import reconcile_once
+from shared.pipeline import retention
+from shared.pipeline.contracts import TRANSCRIBE_QUEUE, transcribe_job_id
+from shared.pipeline.leases import claim_chunk
+from shared.pipeline.reconciler import reconcile_once
 from shared.runtime import Resources
 from shared.store import chunk_key, media_key
 from tests.integration.test_pipeline import chunks_of, reload, submit

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from shared.config import Settings
-from shared.jobs import SPLIT_QUEUE
+from shared.pipeline.contracts import SPLIT_QUEUE
 from tests.integration.conftest import gateway_for
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from shared import netguard
 from shared.config import Settings
+from shared.pipeline.webhooks import sign, verify_signature
 from shared.speech_models import UnknownModel, allowed, choose, is_multilingual
-from shared.webhooks import sign, verify_signature
 
 
 def test_a_signature_verifies_and_a_tampered_body_does_not() -> None:

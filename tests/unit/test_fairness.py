@@ -1,4 +1,4 @@
-"""The fair order of shared/fairness.py on a real Redis, with a worker that takes jobs
+"""The fair order of shared/pipeline/fairness.py on a real Redis, with a worker that takes jobs
 the way arq's does: the lowest score that is due and not running."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import pytest
 from arq import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix
 
-from shared import dispatch
 from shared.config import Settings
-from shared.fairness import CEILING_MS, EPOCH_MS, state_key
-from shared.jobs import TRANSCRIBE_QUEUE, transcribe_job_id
+from shared.pipeline import dispatch
+from shared.pipeline.contracts import TRANSCRIBE_QUEUE, transcribe_job_id
+from shared.pipeline.fairness import CEILING_MS, EPOCH_MS, state_key
 from shared.queue import open_queue
 from tests.conftest import RedisServer
 

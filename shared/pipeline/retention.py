@@ -13,10 +13,10 @@ from sqlmodel import col, select
 
 from shared.config import Settings
 from shared.models import Job, JobStatus, utcnow
+from shared.pipeline.updates import update_one
 from shared.retry import transient
 from shared.runtime import Resources
 from shared.store import chunk_prefix, media_key
-from shared.updates import update_one
 
 log = structlog.get_logger(__name__)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import structlog
 
-from shared import retention, transitions, webhooks
 from shared.metrics import JOBS, STAGE_SECONDS
 from shared.models import Job, JobStatus, Transcript, aware, utcnow
+from shared.pipeline import retention, transitions, webhooks
 from shared.retry import transient
 from shared.runtime import Resources
 

@@ -17,13 +17,13 @@ from sqlalchemy.exc import IntegrityError
 
 from services.splitter.chunking import SAMPLE_RATE, Samples, split
 from services.splitter.decode import decode_pcm
-from shared import dispatch, transitions
-from shared.jobs import SplitPayload
-from shared.leases import Lease, claim_split
 from shared.media import MediaError, check_duration
 from shared.metrics import STAGE_SECONDS
 from shared.models import Chunk, ChunkStatus, Job, JobStatus
-from shared.outcomes import fail_job
+from shared.pipeline import dispatch, transitions
+from shared.pipeline.contracts import SplitPayload
+from shared.pipeline.leases import Lease, claim_split
+from shared.pipeline.outcomes import fail_job
 from shared.retry import transient
 from shared.runtime import Resources
 from shared.store import chunk_key, chunk_prefix

@@ -14,7 +14,7 @@ from sqlalchemy import update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.models import Job, JobStatus, utcnow
-from shared.updates import updated_one
+from shared.pipeline.updates import updated_one
 
 ACTIVE = (JobStatus.queued, JobStatus.splitting, JobStatus.transcribing)
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from arq import ArqRedis
 
-from shared.fairness import FIRST_MS, Share, fair_score
-from shared.jobs import (
+from shared.pipeline.contracts import (
     CALLBACK_QUEUE,
     CALLBACK_TASK,
     MERGE_TASK,
@@ -22,6 +21,7 @@ from shared.jobs import (
     split_job_id,
     transcribe_job_id,
 )
+from shared.pipeline.fairness import FIRST_MS, Share, fair_score
 from shared.queue import enqueue
 
 

@@ -2,7 +2,7 @@
 
 Both are idempotent: a chunk is claimed under a lease and marked done by a
 conditional update, so a second delivery cannot double its words, and the merge
-completes a job only once (shared.outcomes). A chunk's error is retried (arq
+completes a job only once (shared.pipeline.outcomes). A chunk's error is retried (arq
 `Retry`) only when `shared.retry` calls it transient; any other fails the job at once.
 """
 
@@ -21,17 +21,17 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.transcriber.engine import Decode, Engine, EngineResult
-from shared import outcomes
-from shared.jobs import MergePayload, TranscribePayload
-from shared.leases import Lease, claim_chunk
+from services.transcriber.engine import DecodeOptions, Engine, EngineResult
 from shared.metrics import AUDIO_SECONDS, CHUNK_RETRIES, REALTIME_FACTOR, STAGE_SECONDS
 from shared.models import Chunk, ChunkStatus, Job, JobStatus, Transcript, utcnow
+from shared.pipeline import outcomes
+from shared.pipeline.contracts import MergePayload, TranscribePayload
+from shared.pipeline.leases import Lease, claim_chunk
+from shared.pipeline.updates import update_one
 from shared.retry import is_transient, transient
 from shared.runtime import Resources
 from shared.speech_models import is_multilingual_async
 from shared.transcript import ChunkResult, Segment, merge_chunks
-from shared.updates import update_one
 
 log = structlog.get_logger(__name__)
 
@@ -131,8 +131,8 @@ async def _load(res: Resources, task: TranscribePayload) -> tuple[Job | None, Ch
     return job, chunk
 
 
-def decode_options(job: Job) -> Decode:
-    return Decode(
+def decode_options(job: Job) -> DecodeOptions:
+    return DecodeOptions(
         language=job.language,
         model=job.model,
         task=job.task,
@@ -142,7 +142,7 @@ def decode_options(job: Job) -> Decode:
 
 
 async def _run_engine(
-    ctx: dict[str, Any], res: Resources, chunk: Chunk, options: Decode
+    ctx: dict[str, Any], res: Resources, chunk: Chunk, options: DecodeOptions
 ) -> tuple[EngineResult, float]:
     engine: Engine = ctx["engine"]
     executor: Executor = ctx["executor"]
@@ -153,7 +153,7 @@ async def _run_engine(
     return result, time.perf_counter() - began
 
 
-def _transcribe_pcm(engine: Engine, pcm: bytes, options: Decode) -> EngineResult:
+def _transcribe_pcm(engine: Engine, pcm: bytes, options: DecodeOptions) -> EngineResult:
     """On the executor: the conversion of a whole chunk to float samples is CPU work
     (tens of MB for a long chunk) that would stall the worker's loop."""
     audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0

@@ -42,13 +42,14 @@ import structlog
 from sqlalchemy import update
 from sqlmodel import col
 
-from shared import dispatch, netguard
-from shared.jobs import CallbackPayload
+from shared import netguard
 from shared.models import ApiKey, CallbackDelivery, CallbackStatus, Job, aware, utcnow
+from shared.pipeline import dispatch
+from shared.pipeline.contracts import CallbackPayload
+from shared.pipeline.updates import update_one
 from shared.retry import transient
 from shared.runtime import Resources
 from shared.secrets import load_secret
-from shared.updates import update_one
 
 log = structlog.get_logger(__name__)
 

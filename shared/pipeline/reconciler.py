@@ -11,16 +11,16 @@ import structlog
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from shared import dispatch, retention, webhooks
-from shared.jobs import (
+from shared.models import CallbackStatus, Chunk, ChunkStatus, Job, JobStatus, utcnow
+from shared.pipeline import dispatch, retention, webhooks
+from shared.pipeline.contracts import (
     SPLIT_QUEUE,
     TRANSCRIBE_QUEUE,
     merge_job_id,
     split_job_id,
     transcribe_job_id,
 )
-from shared.leases import unleased
-from shared.models import CallbackStatus, Chunk, ChunkStatus, Job, JobStatus, utcnow
+from shared.pipeline.leases import unleased
 from shared.queue import release_abandoned
 from shared.runtime import Resources
 
@@ -69,7 +69,7 @@ async def reconcile_once(res: Resources) -> Reconciled:
                 .where(pending == 0)
             )
         )
-        # Due callbacks (not held by a delivery in flight, see shared.webhooks) go back
+        # Due callbacks (not held by a delivery in flight, see shared.pipeline.webhooks) go back
         # on the callback queue, which the gateway serves.
         callbacks = list(
             await session.exec(

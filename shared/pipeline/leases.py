@@ -24,7 +24,7 @@ from sqlmodel import col
 
 from shared.db import SessionFactory
 from shared.models import Chunk, ChunkStatus, Job, JobStatus, utcnow
-from shared.updates import update_one
+from shared.pipeline.updates import update_one
 
 log = structlog.get_logger(__name__)
 

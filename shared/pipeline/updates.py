@@ -29,7 +29,7 @@ async def update_one(sessions: SessionFactory, statement: Update) -> bool:
 
     Safe to retry because it is one statement; but a retry after a commit whose answer
     was lost reads False, as for a loser. So what must follow a change is decided
-    from the row's state afterwards (see shared.outcomes), not from this answer alone."""
+    from the row's state afterwards (see shared.pipeline.outcomes), not from this answer alone."""
     async with sessions() as session:
         changed = await updated_one(session, statement)
         await session.commit()
