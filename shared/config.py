@@ -74,6 +74,16 @@ class Settings(BaseSettings):
     )
     cpu_threads: int = Field(default=0, ge=0, description="CPU threads per chunk.")
     beam_size: int = Field(default=0, ge=0, le=20, description="Beam search width.")
+    vad: bool = Field(
+        default=True,
+        description="Find speech first (silero VAD): cuts in silence, batched speech windows.",
+    )
+    batch_size: int = Field(
+        default=0, ge=0, le=64, description="Speech windows per model call; 0: from the device."
+    )
+    batch_wait_ms: float = Field(
+        default=50.0, ge=0, le=5000, description="How long a transcriber waits to fill a batch."
+    )
 
     # Queue behaviour and recovery.
     job_timeout_s: int = Field(default=3600, ge=10)

@@ -70,6 +70,7 @@ class Job(SQLModel, table=True):
     task: str = Field(default="transcribe", sa_type=String(16))
     prompt: str | None = Field(default=None, max_length=2000)
     temperature: float | None = None
+    vad: bool = Field(default=True, description="Speech windows, batched; False: as it comes.")
     source_url: str | None = Field(default=None, max_length=2048)
 
     callback_url: str | None = Field(default=None, max_length=2048)
@@ -113,6 +114,10 @@ class Chunk(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=16)
     language_probability: float | None = None
     segments: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    # Where the splitter's VAD found speech: windows of at most 30 s, each a list of
+    # [start, end] pieces in seconds on the chunk's clock, decoded as one input.
+    # [] holds no speech; None: the job asked for no VAD (decoded sequentially).
+    speech: list[list[list[float]]] | None = Field(default=None, sa_column=Column(JSON))
     updated_at: datetime = _when(default=utcnow, onupdate=utcnow, nullable=False)
 
 
