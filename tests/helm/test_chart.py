@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.config import Settings
+
 from .conftest import (
     ALL_SCENARIOS,
     CHART,
@@ -139,6 +141,8 @@ BAD_VALUES = {
         'ingress.hosts=[{"host":"a","paths":[{"path":"/"}]}]',
     ],
     "kubernetes too old": ["--kube-version", "1.19.0"],
+    "batch size over 64": ["--set", "config.batchSize=65"],
+    "vad not a boolean": ["--set-string", "config.vad=maybe"],
 }
 
 
@@ -309,6 +313,16 @@ def test_config_and_secret(docs: dict[str, list[dict[str, Any]]]) -> None:
     for key in ("VTX_SECRET_KEY", "VTX_WEBHOOK_SECRET", "backup-key"):
         assert len(base64.b64decode(secret[key])) >= 32
     assert secret_doc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+def test_decoding_settings_reach_every_service(template: Any) -> None:
+    """The ConfigMap's decoding values are what Settings reads, with the chart's types."""
+    proc = template("--set", "config.vad=false", "--set", "config.batchSize=16")
+    assert proc.returncode == 0, proc.stderr
+    config = by_kind(parse(proc.stdout), "ConfigMap")[f"{RELEASE}-vtx-config"]["data"]
+    wanted = ("VTX_VAD", "VTX_BATCH_SIZE", "VTX_BATCH_WAIT_MS")
+    settings = Settings.model_validate({k[4:].lower(): config[k] for k in wanted})
+    assert (settings.vad, settings.batch_size, settings.batch_wait_ms) == (False, 16, 50.0)
 
 
 def test_external_services_by_url(docs: dict[str, list[dict[str, Any]]]) -> None:

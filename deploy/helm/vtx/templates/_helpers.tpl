@@ -251,6 +251,9 @@ VTX_MAX_UPLOAD_MB: {{ .Values.config.maxUploadMb | quote }}
 VTX_MAX_DURATION_S: {{ .Values.config.maxDurationSeconds | quote }}
 VTX_CHUNK_SECONDS: {{ .Values.config.chunkSeconds | quote }}
 VTX_BEAM_SIZE: {{ .Values.config.beamSize | quote }}
+VTX_VAD: {{ .Values.config.vad | quote }}
+VTX_BATCH_SIZE: {{ .Values.config.batchSize | quote }}
+VTX_BATCH_WAIT_MS: {{ .Values.config.batchWaitMs | quote }}
 VTX_SHUTDOWN_GRACE_S: {{ .Values.config.shutdownGraceSeconds | quote }}
 VTX_AUTH: {{ .Values.config.auth | quote }}
 HOME: "/tmp"
