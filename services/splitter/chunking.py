@@ -73,7 +73,7 @@ def silences(pieces: Sequence[Piece], low: int, high: int) -> list[Piece]:
     before = 0
     for start, end in [*pieces, (high, high)]:
         a, b = max(before, low), min(start, high)
-        if a <= b and before <= start:
+        if a <= b:
             spans.append((a, b))
         before = max(before, end)
     return spans
@@ -129,15 +129,18 @@ class Chunker:
         self._buffered += len(block)
         while self._buffered >= self.needed:
             buffer = np.concatenate(self._blocks)
-            if self.find is None:
-                cut, speech = find_cut(buffer, self.target, self.search), None
-            else:
-                pieces = self.find(buffer)
-                cut = cut_in_silence(buffer, pieces, self.target, self.search)
-                speech = before_cut(pieces, cut)
+            cut, speech = self._decide(buffer)
             yield self._emit(buffer[:cut], speech)
             rest = buffer[cut:]
             self._blocks, self._buffered = [rest], len(rest)
+
+    def _decide(self, buffer: Samples) -> tuple[int, list[Piece] | None]:
+        """Where this chunk ends, and its speech pieces when there is a VAD."""
+        if self.find is None:
+            return find_cut(buffer, self.target, self.search), None
+        pieces = self.find(buffer)
+        cut = cut_in_silence(buffer, pieces, self.target, self.search)
+        return cut, before_cut(pieces, cut)
 
     def finish(self) -> Iterator[AudioChunk]:
         """The last chunk: whatever is left, all of it."""

@@ -177,6 +177,16 @@ def test_chunks_are_cut_between_speech_pieces_and_carry_their_own() -> None:
     assert vad.seen <= len(audio) + len(parts) * (2 * chunker.search + LOOKAHEAD + SAMPLE_RATE)
 
 
+def test_speech_through_a_whole_range_is_split_at_the_cut() -> None:
+    audio = noise(50, seed=6)
+    vad = Speech([(0, len(audio))])
+    chunker = Chunker(chunk_seconds=20, find=vad)
+    vad.chunker = chunker
+    parts = list(chunker.feed(audio)) + list(chunker.finish())
+    assert len(parts) == 3
+    assert [p.speech for p in parts] == [[(0, len(p.samples))] for p in parts]
+
+
 def test_without_vad_chunks_carry_no_speech_and_the_same_cuts() -> None:
     audio = noise(95, seed=3)
     blocks = np.array_split(audio, 300)
