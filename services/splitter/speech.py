@@ -1,8 +1,8 @@
 """Where the speech is: silero VAD over one buffer, and the windows the transcriber decodes.
 
 The VAD is faster-whisper's own (its ONNX model ships in faster_whisper/assets), with
-the parameters its BatchedInferencePipeline uses, so a chunk's windows are the model
-inputs that pipeline would have built. faster_whisper is imported on first use, in
+the parameters its BatchedInferencePipeline uses, and windows are grouped as that
+pipeline groups its model inputs, here within one chunk. faster_whisper is imported on first use, in
 the decode thread that calls `find_speech`: the import and the model's first load
 take a noticeable moment and must not happen on an event loop.
 """
