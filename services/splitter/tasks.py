@@ -1,22 +1,23 @@
-"""The split task: decode once, cut at quiet points, hand each chunk on as soon as it exists.
+"""The split task: decode once, cut in pauses, hand each chunk on as soon as it exists.
 
 Transcribers start on the first chunk while the rest of the file is still being
-decoded. Running the task twice gives the same chunks (the cut points depend only
-on the audio) and re-enqueues only those not yet done.
+decoded. With the job's VAD on, each chunk's row carries its speech windows, found
+on the decode thread with the cut. Running the task twice gives the same chunks and
+windows (both depend only on the audio) and re-enqueues only those not yet done.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import structlog
 from sqlalchemy.exc import IntegrityError
 
-from services.splitter.chunking import SAMPLE_RATE, Samples, split
+from services.splitter.chunking import SAMPLE_RATE, AudioChunk, chunks
 from services.splitter.decode import decode_pcm
+from services.splitter.speech import Speech, find_speech, with_speech
 from shared.media import MediaError, check_duration
 from shared.metrics import STAGE_SECONDS
 from shared.models import Chunk, ChunkStatus, Job, JobStatus
@@ -109,10 +110,10 @@ async def _cut_and_enqueue(res: Resources, job: Job, lease: Lease) -> int:
         thread_pool(1, "decode") as decoder,
         res.store.local_file(job.media_key) as path,
     ):
-        chunks: Iterator[tuple[int, Samples]] = split(
-            decode_pcm(path, max_s, job.duration_s), job.chunk_seconds
-        )
-        while (item := await loop.run_in_executor(decoder, next, chunks, None)) is not None:
+        find = find_speech if job.vad else None
+        parts = chunks(decode_pcm(path, max_s, job.duration_s), job.chunk_seconds, find)
+        described = with_speech(parts)  # windows built in the decode thread too
+        while (item := await loop.run_in_executor(decoder, next, described, None)) is not None:
             if lease.lost.is_set():
                 raise Abandoned
             try:
@@ -124,8 +125,11 @@ async def _cut_and_enqueue(res: Resources, job: Job, lease: Lease) -> int:
 
 
 @transient
-async def _store_chunk(res: Resources, job: Job, index: int, start: int, samples: Samples) -> None:
+async def _store_chunk(
+    res: Resources, job: Job, index: int, part: AudioChunk, speech: Speech | None
+) -> None:
     """Store and queue one chunk; a re-run finds the same chunk and only re-queues it."""
+    start, samples = part.start, part.samples
     async with res.sessions() as session:
         chunk = await session.get(Chunk, (job.id, index))
         if chunk is not None and chunk.status == ChunkStatus.done:
@@ -138,6 +142,7 @@ async def _store_chunk(res: Resources, job: Job, index: int, start: int, samples
                 start_s=start / SAMPLE_RATE,
                 end_s=(start + len(samples)) / SAMPLE_RATE,
                 key=chunk_key(job.id, index),
+                speech=speech,
             )
             session.add(chunk)
             await session.commit()
