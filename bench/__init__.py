@@ -1,7 +1,9 @@
-"""What the suite costs against faster-whisper in a script: `python -m bench`.
+"""What the suite costs against faster-whisper in a script, on real speech: `python -m bench`.
 
-Modules: `media` (test files and their reference text), `wer` (word error rate),
+Modules: `plan` (which recordings, in which order, make each bench file), `media` (the
+recordings from ../shared/media rendered to MP4 and cached), `wer` (word error rate),
 `baseline` (single-process faster-whisper candidates), `suite` (`vtx up` driven over
-HTTP, RSS sampling, /metrics), `report` (ratios, JSON record, plot), `explore`
-(tuning experiments, `python -m bench.explore`).
+HTTP, RSS sampling, /metrics), `schedule` (interleaved repetitions), `targets` (issue
+13's verdicts), `summary` (medians, ratios, tables), `report` (table, plot), `run` (one
+run), `explore` (tuning experiments, `python -m bench.explore`).
 """

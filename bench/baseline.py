@@ -1,14 +1,19 @@
-"""The single-process faster-whisper candidates a user could script instead of the suite."""
+"""The single-process faster-whisper candidates a user could script instead of the suite.
+
+Each runs the way a script would: one model loaded once in this process, the file
+decoded with faster_whisper.decode_audio, then transcribed with word timestamps (as the
+suite does); the batched pipeline with its own VAD, which its windows need.
+"""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.transcriber.engine import resolve_compute_type, resolve_device
 from shared.speech_models import resolve_model
 
 
@@ -20,9 +25,9 @@ class Candidate:
 
 
 CANDIDATES = (
-    Candidate("transcribe beam 1", beam_size=1),
-    Candidate("transcribe beam 5", beam_size=5),
     Candidate("batched b=8", beam_size=5, batch_size=8),
+    Candidate("transcribe beam 5", beam_size=5),
+    Candidate("transcribe beam 1", beam_size=1),
 )
 
 
@@ -55,8 +60,12 @@ def load(model: str, device: str, threads: int = 0, word_timestamps: bool = True
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
     threads = threads or os.cpu_count() or 1
-    resolved_device = resolve_device(device)
-    compute_type = resolve_compute_type("auto", resolved_device)
+    resolved_device = device
+    if device == "auto":
+        import ctranslate2
+
+        resolved_device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    compute_type = "float16" if resolved_device == "cuda" else "int8"
     began = time.perf_counter()
     whisper = WhisperModel(
         resolve_model(model), device=resolved_device, compute_type=compute_type, cpu_threads=threads
@@ -83,7 +92,9 @@ def transcribe_audio(loaded: Loaded, candidate: Candidate, audio: Any) -> str:
         "word_timestamps": loaded.word_timestamps,
     }
     if candidate.batch_size:
-        segments, _ = loaded.batched.transcribe(audio, batch_size=candidate.batch_size, **options)
+        segments, _ = loaded.batched.transcribe(
+            audio, batch_size=candidate.batch_size, vad_filter=True, **options
+        )
     else:
         segments, _ = loaded.model.transcribe(audio, **options)
     return " ".join(s.text.strip() for s in segments)
@@ -98,3 +109,14 @@ def run(loaded: Loaded, candidate: Candidate, media: Path) -> Run:
     decoded = time.perf_counter()
     text = transcribe_audio(loaded, candidate, audio)
     return Run(decoded - began, time.perf_counter() - decoded, text)
+
+
+def loop(loaded: Loaded, candidate: Candidate, files: Sequence[Path]) -> tuple[float, list[str]]:
+    """A script's loop over many files with the model already loaded: seconds, texts."""
+    began = time.perf_counter()
+    texts = [run(loaded, candidate, path).text for path in files]
+    return time.perf_counter() - began, texts
+
+
+def named(name: str) -> Candidate:
+    return next(c for c in CANDIDATES if c.name == name)

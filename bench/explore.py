@@ -43,7 +43,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--layouts", default="2x1,1x2", help="workers x threads per worker")
     p.add_argument("--beams", default="1,5")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--source", default="auto", choices=["auto", "fixture", "shared"])
+    p.add_argument("--media-dir", type=Path, default=media.SHARED_MEDIA, help="the recordings")
     p.add_argument("--model", default="tiny.en")
     p.add_argument("--no-suite", action="store_true", help="only the standalone experiments")
     p.add_argument("--no-batched", action="store_true", help="skip standalone batched runs")
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     chunks = [float(c) for c in args.chunks.split(",")]
     beams = [int(b) for b in args.beams.split(",")]
     shapes = layouts(args.layouts)
-    long = media.long_video(args.minutes * 60, args.source)
+    long = media.Library(args.media_dir).long_file(args.minutes * 60)
     print(f"file: {long.path.name}, {long.seconds:.1f} s", flush=True)
     rows: list[dict[str, Any]] = []
     loaded = baseline.load(args.model, "cpu")
@@ -211,7 +211,7 @@ def suite_grid(
             }
             data = Path(tmp) / f"{shape.label}-b{beam}"
             suites[(shape, beam)] = stack.enter_context(suite.running(data, env))
-        clip = media.clip(args.source)
+        clip = media.Library(args.media_dir).clip()
         for s in suites.values():  # warm
             s.transcribe(clip.path)
         for i, seconds in enumerate(chunks):

@@ -1,8 +1,10 @@
-"""Test media with known text: a programme of speech recordings repeated to a length.
+"""Bench media from real speech recordings only, built with PyAV and cached by content.
 
-Sources: the committed fixture (tests/fixtures/speech.mp4 + .txt), plus the real
-recordings in ../shared/media that have a full reference transcript, when present.
-Everything is generated with PyAV and cached under bench/out/media.
+The recordings live beside the project (../shared/media, see its SOURCES.md), never in
+it; without them the bench stops and says where to put them: synthesized speech misjudges
+accuracy (TESTING.md), so there is no fallback to it. Each file is a `plan` rendered to
+16 kHz mono, H.264 + AAC MP4, cached under .cache/bench/media keyed by the plan and the
+bytes and texts of the recordings it uses.
 """
 
 from __future__ import annotations
@@ -19,23 +21,42 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from bench import plan
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
-CACHE = OUT / "media"
-FIXTURE = ROOT / "tests" / "fixtures" / "speech.mp4"
-FIXTURE_TEXT = ROOT / "tests" / "fixtures" / "speech.txt"
+CACHE = ROOT / ".cache" / "bench" / "media"
 SHARED_MEDIA = ROOT.parent / "shared" / "media"
 RATE = 16_000
-GAP_S = 0.6  # silence between recordings: a quiet place for the splitter to cut
-CLIP_S = 10.0
+FORMAT_VERSION = 1  # bump when the rendering changes, so old cache entries are not reused
+
+# transcripts.json gives hotwords.mp3 no text, only that it says "ComfyUI"; this is
+# what it says (base with the hotword, and tiny.en apart from "comfy eye", agree).
+HOTWORDS_TEXT = "Then you go into your ComfyUI folder again, in the ComfyUI"
+RECORDINGS = ("jfk.flac", "harvard_list72_8k.wav", "hotwords.mp3", "stereo_diarization.wav")
 
 Pcm = npt.NDArray[np.int16]
 
 
+class MediaMissing(SystemExit):
+    """The recordings are not where the bench looks: uncaught, it prints its message and
+    the program exits (no traceback, nothing measured)."""
+
+    def __init__(self, folder: Path, missing: Sequence[str]) -> None:
+        super().__init__(
+            f"make bench measures real speech only and found no {', '.join(missing)} in "
+            f"{folder}.\nPut the recordings {', '.join(RECORDINGS)} and their "
+            f"transcripts.json there (see ../shared/media/SOURCES.md), or pass "
+            f'BENCH_ARGS="--media-dir DIR" with a folder that holds them.'
+        )
+
+
 @dataclass(frozen=True)
-class Source:
+class Recording:
+    name: str
     path: Path
     text: str
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -45,23 +66,34 @@ class TestMedia:
     seconds: float
 
 
-def sources(kind: str = "auto") -> list[Source]:
-    """`fixture`, `shared` (the real recordings and the fixture), or `auto` (shared if present)."""
-    fixture = Source(FIXTURE, FIXTURE_TEXT.read_text().strip())
-    catalogue = SHARED_MEDIA / "transcripts.json"
-    if kind == "fixture" or (kind == "auto" and not catalogue.exists()):
-        return [fixture]
+def reference_text(name: str, entry: dict[str, object]) -> str:
+    """A recording's reference; a two-speaker stereo file, mixed to mono, says both
+    channels' sentences (left first: that speaker starts first and talks longer)."""
+    if isinstance(entry.get("text"), str):
+        return str(entry["text"])
+    channels = entry.get("channels")
+    if isinstance(channels, dict):
+        return " ".join(str(channels[k]) for k in ("left", "right") if k in channels)
+    if name == "hotwords.mp3":
+        return HOTWORDS_TEXT
+    raise ValueError(f"no reference text for {name}")
+
+
+def recordings(folder: Path = SHARED_MEDIA) -> list[Recording]:
+    """The English recordings the bench is built from, with text and length."""
+    catalogue = folder / "transcripts.json"
+    missing = [n for n in (*RECORDINGS, "transcripts.json") if not (folder / n).is_file()]
+    if missing:
+        raise MediaMissing(folder, missing)
     facts: dict[str, dict[str, object]] = json.loads(catalogue.read_text())
-    found = [
-        Source(SHARED_MEDIA / name, str(entry["text"]))
-        for name, entry in sorted(facts.items())
-        if isinstance(entry.get("text"), str) and entry.get("language") == "en"
+    return [
+        Recording(name, folder / name, reference_text(name, facts.get(name, {})), 0.0)
+        for name in RECORDINGS
     ]
-    return [*found, fixture]
 
 
 def decode(path: Path) -> Pcm:
-    """The first audio track as 16 kHz mono int16, the way the splitter decodes it."""
+    """The first audio track as 16 kHz mono int16 (stereo mixed down), as the splitter does."""
     blocks: list[Pcm] = []
     with av.open(str(path)) as container:
         resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
@@ -75,21 +107,74 @@ def _s16(frame: av.AudioFrame) -> Pcm:
     return np.asarray(frame.to_ndarray(), dtype=np.int16).reshape(-1)
 
 
-def programme(items: Sequence[Source], seconds: float) -> tuple[Pcm, str]:
-    """Recordings one after another, cyclically, until at least `seconds` of audio."""
-    decoded = [decode(s.path) for s in items]
-    gap = np.zeros(int(GAP_S * RATE), dtype=np.int16)
-    parts: list[Pcm] = []
-    texts: list[str] = []
-    total = 0
-    i = 0
-    while total < seconds * RATE:
-        pcm = decoded[i % len(items)]
-        parts += [pcm, gap]
-        texts.append(items[i % len(items)].text)
-        total += len(pcm) + len(gap)
-        i += 1
-    return np.concatenate(parts), " ".join(texts)
+class Library:
+    """The recordings decoded once, and every bench file rendered from them on demand."""
+
+    def __init__(self, folder: Path = SHARED_MEDIA, cache: Path = CACHE) -> None:
+        found = recordings(folder)
+        self.pcm = [decode(r.path) for r in found]
+        self.recordings = [
+            Recording(r.name, r.path, r.text, len(p) / RATE)
+            for r, p in zip(found, self.pcm, strict=True)
+        ]
+        self.cache = cache
+        self._digest = _digest(found)
+
+    @property
+    def lengths(self) -> list[float]:
+        return [r.seconds for r in self.recordings]
+
+    @property
+    def texts(self) -> list[str]:
+        return [r.text for r in self.recordings]
+
+    def render(self, p: plan.Plan) -> TestMedia:
+        """The plan as an MP4 with its reference text, from the cache when built before."""
+        key = _key(FORMAT_VERSION, self._digest, p)
+        path = self.cache / f"{p.name}-{key}.mp4"
+        if not path.exists():
+            self.cache.mkdir(parents=True, exist_ok=True)
+            write_mp4(path, self.pcm_of(p))
+        return TestMedia(path, p.reference(self.texts), p.seconds(self.lengths))
+
+    def pcm_of(self, p: plan.Plan) -> Pcm:
+        parts: list[Pcm] = []
+        for piece in p.pieces:
+            parts += [self.pcm[piece.recording], np.zeros(int(piece.gap_s * RATE), np.int16)]
+        return np.concatenate(parts)
+
+    def long_file(self, seconds: float) -> TestMedia:
+        return self.render(plan.long_file(self.lengths, seconds))
+
+    def clip(self) -> TestMedia:
+        return self.render(plan.clip(RECORDINGS.index("jfk.flac")))
+
+    def batch(self, count: int, seconds: float) -> list[TestMedia]:
+        return [self.render(p) for p in plan.batch(self.lengths, count, seconds)]
+
+    def long_audio(self, hours: float) -> Path:
+        """Mono AAC of `hours` of speech: about 10 minutes encoded, then repeated."""
+        block_plan = plan.long_file(self.lengths, 600)
+        key = _key(FORMAT_VERSION, self._digest, block_plan, hours)
+        path = self.cache / f"audio-{hours:g}h-{key}.m4a"
+        if not path.exists():
+            self.cache.mkdir(parents=True, exist_ok=True)
+            block = self.cache / f"audio-block-{key}.m4a"
+            if not block.exists():
+                write_mp4(block, self.pcm_of(block_plan), video=False)
+            repeat_remux(block, path, max(1, math.ceil(hours * 3600 / duration(block))))
+        return path
+
+
+def _digest(found: Sequence[Recording]) -> str:
+    h = hashlib.sha256()
+    for r in found:
+        h.update(r.name.encode() + b"\0" + r.text.encode() + b"\0" + r.path.read_bytes())
+    return h.hexdigest()
+
+
+def _key(*parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
 
 
 def write_mp4(path: Path, pcm: Pcm, video: bool = True) -> None:
@@ -142,51 +227,6 @@ def repeat_remux(src: Path, dst: Path, times: int) -> None:
                     packet.duration = duration
                     out.mux(packet)
     tmp.replace(dst)
-
-
-def _key(*parts: object) -> str:
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:10]
-
-
-def long_video(seconds: float, kind: str = "auto") -> TestMedia:
-    """An H.264 + AAC MP4 of at least `seconds` of speech and its reference text."""
-    items = sources(kind)
-    key = _key("video", seconds, [(str(s.path), s.text) for s in items])
-    path, text = CACHE / f"speech-{int(seconds)}s-{key}.mp4", CACHE / f"speech-{key}.txt"
-    if not (path.exists() and text.exists()):
-        CACHE.mkdir(parents=True, exist_ok=True)
-        pcm, reference = programme(items, seconds)
-        write_mp4(path, pcm)
-        text.write_text(reference + "\n")
-    return TestMedia(path, text.read_text().strip(), duration(path))
-
-
-def clip(kind: str = "auto", seconds: float = CLIP_S) -> TestMedia:
-    """The first `seconds` of the programme (a short request; its text is not exact)."""
-    items = sources(kind)
-    key = _key("clip", seconds, [str(s.path) for s in items])
-    path = CACHE / f"clip-{int(seconds)}s-{key}.mp4"
-    pcm, reference = programme(items, seconds)
-    if not path.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        write_mp4(path, pcm[: int(seconds * RATE)])
-    return TestMedia(path, reference, duration(path))
-
-
-def long_audio(hours: float, kind: str = "auto") -> Path:
-    """Mono 16 kHz AAC of `hours` (speech with pauses): 10 minutes encoded, then repeated."""
-    items = sources(kind)
-    key = _key("audio", hours, [str(s.path) for s in items])
-    path = CACHE / f"audio-{hours:g}h-{key}.m4a"
-    if not path.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        block = CACHE / f"audio-block-{key}.m4a"
-        if not block.exists():
-            pcm, _ = programme(items, 600)
-            write_mp4(block, pcm, video=False)
-        times = max(1, math.ceil(hours * 3600 / duration(block)))
-        repeat_remux(block, path, times)
-    return path
 
 
 def duration(path: Path) -> float:

@@ -43,6 +43,14 @@ def pick_best(wers: dict[str, float], seconds: dict[str, float], tolerance: floa
     return min(acceptable, key=lambda n: seconds[n])
 
 
+def most_accurate(wers: dict[str, float]) -> str:
+    return min(wers, key=lambda n: wers[n])
+
+
+def fastest(seconds: dict[str, float]) -> str:
+    return min(seconds, key=lambda n: seconds[n])
+
+
 def paired_ratios(numerators: Sequence[float], denominators: Sequence[float]) -> list[float]:
     """Per-repetition ratios of runs made side by side (the noise they share cancels)."""
     return [a / b for a, b in zip(numerators, denominators, strict=False) if b > 0]
@@ -82,8 +90,8 @@ def plot(record: dict[str, Any], path: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    suite_runs: list[dict[str, Any]] = record["suite"]["long"]["runs"]
-    baseline: dict[str, Any] = record["baseline"]["candidates"]
+    suite_runs: list[dict[str, Any]] = record["long"]["suite"]["runs"]
+    baseline: dict[str, Any] = record["long"]["candidates"]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6.5), height_ratios=[1.1, 1])
     lanes = stage_lanes(suite_runs[-1]) if suite_runs else []
     colours = {

@@ -12,7 +12,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +27,9 @@ from services.cli.readiness import NotReady, wait_ready
 
 SERVICES = ("gateway", "splitter", "transcriber", "health")
 READY_TIMEOUT_S = 180.0
+MAX_BATCH = 200  # the most the job list returns in one page
+# Per-client limits, not speed settings: 50 uploads at once and their polling pass them.
+LIMITS_LIFTED = {"VTX_MAX_ACTIVE_JOBS": "0", "VTX_RATE_LIMIT_PER_MINUTE": "0"}
 _METRIC = re.compile(
     r'^vtx_stage_duration_seconds_(sum|count)\{stage="(\w+)"\}\s+([0-9.eE+-]+)$', re.M
 )
@@ -133,6 +137,17 @@ class JobRun:
 
 
 @dataclass
+class BatchRun:
+    """Many files through the suite at once; seconds from the first upload's first byte."""
+
+    files: int
+    accepted_s: float  # every upload answered
+    total_s: float  # every job completed or failed
+    texts: list[str]
+    failed: list[str]
+
+
+@dataclass
 class Suite:
     process: subprocess.Popen[bytes]
     env: dict[str, str]
@@ -192,11 +207,8 @@ class Suite:
         response.raise_for_status()
         job_id = str(response.json()["id"])
         job, split_seen = self.wait(job_id, t0)
-        text, error = "", job.get("error")
-        if job["status"] == "completed":
-            got = self.client.get(f"{self.gateway}/v1/jobs/{job_id}/transcript?format=json")
-            got.raise_for_status()
-            text = " ".join(s["text"].strip() for s in got.json()["segments"])
+        error = job.get("error")
+        text = self.text(job_id) if job["status"] == "completed" else ""
         total = time.perf_counter() - t0
         after = self.stage_totals()
         stages = {k: v[0] - before.get(k, (0.0, 0.0))[0] for k, v in after.items()}
@@ -215,6 +227,42 @@ class Suite:
             text=text,
             error=str(error) if error else None,
         )
+
+    def text(self, job_id: str) -> str:
+        """The job's transcript as plain words, from its JSON segments."""
+        got = self.client.get(f"{self.gateway}/v1/jobs/{job_id}/transcript?format=json")
+        got.raise_for_status()
+        return " ".join(s["text"].strip() for s in got.json()["segments"])
+
+    def transcribe_many(self, files: Sequence[Path]) -> BatchRun:
+        """Every file uploaded at once (one thread each), timed until all have ended."""
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=len(files)) as pool:
+            ids = list(pool.map(self._submit, files))
+        accepted = time.perf_counter() - t0
+        statuses = self.wait_all(ids)
+        total = time.perf_counter() - t0
+        texts = [self.text(i) if statuses[i] == "completed" else "" for i in ids]
+        failed = [i for i in ids if statuses[i] != "completed"]
+        return BatchRun(len(files), accepted, total, texts, failed)
+
+    def _submit(self, media: Path) -> str:
+        response = self.upload(file_pieces(media), media.stat().st_size, media.name)
+        response.raise_for_status()
+        return str(response.json()["id"])
+
+    def wait_all(self, job_ids: Sequence[str], poll_s: float = 0.25) -> dict[str, str]:
+        """Poll the job list (one request for all, newest first) until every job ended."""
+        pending, ended = set(job_ids), {}
+        while pending:
+            page = self.client.get(f"{self.gateway}/v1/jobs?limit={MAX_BATCH}").json()
+            for item in page["items"]:
+                if item["id"] in pending and item["status"] in ("completed", "failed"):
+                    ended[item["id"]] = str(item["status"])
+                    pending.discard(item["id"])
+            if pending:
+                time.sleep(poll_s)
+        return ended
 
     def wait(
         self, job_id: str, t0: float, until: tuple[str, ...] = ("completed", "failed")
@@ -262,6 +310,7 @@ def suite_env(data_dir: Path, overrides: dict[str, str]) -> dict[str, str]:
         VTX_EMBEDDED_REDIS_PORT=str(free_port()),
         VTX_MAX_UPLOAD_MB="1536",
         VTX_LOG_FORMAT="json",
+        **LIMITS_LIFTED,
         **{f"VTX_{name.upper()}_PORT": str(free_port()) for name in SERVICES},
     )
     env.update(overrides)

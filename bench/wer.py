@@ -62,3 +62,12 @@ def align(reference: Sequence[str], hypothesis: Sequence[str]) -> WerResult:
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
     return align(normalise(reference), normalise(hypothesis)).wer
+
+
+def corpus_error_rate(pairs: Sequence[tuple[str, str]]) -> float:
+    """WER over many (reference, hypothesis) files: all errors over all reference words,
+    so a long file weighs more than a short one."""
+    results = [align(normalise(ref), normalise(hyp)) for ref, hyp in pairs]
+    words = sum(r.reference_words for r in results)
+    errors = sum(r.errors for r in results)
+    return errors / words if words else (1.0 if errors else 0.0)
