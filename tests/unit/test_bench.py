@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
 from bench import media, plan
@@ -338,3 +340,24 @@ def test_without_the_recordings_the_bench_says_where_to_put_them(tmp_path: Path)
         (tmp_path / name).write_bytes(b"")
     with pytest.raises(media.MediaMissing, match=r"found no stereo_diarization\.wav in"):
         media.recordings(tmp_path)
+
+
+def test_a_two_speaker_stereo_file_is_played_channel_after_channel(tmp_path: Path) -> None:
+    """Mixed down, the speakers would overlap; in turn, each channel's words come in order."""
+    rate, n = media.RATE, media.RATE  # one second per channel
+    left = (np.sin(np.arange(n) / 5) * 8000).astype(np.int16)
+    right = (np.sin(np.arange(n) / 9) * 4000).astype(np.int16)
+    path = tmp_path / "two.wav"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=rate, layout="stereo")
+        frame = av.AudioFrame.from_ndarray(
+            np.stack([left, right]).T.reshape(1, -1).copy(), format="s16", layout="stereo"
+        )
+        frame.sample_rate = rate
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    in_turn = media.decode(path, in_turn=True)
+    assert len(in_turn) == 2 * n + rate // 2
+    assert np.array_equal(in_turn[:n], left) and np.array_equal(in_turn[-n:], right)
+    assert not in_turn[n : n + rate // 2].any()
+    assert len(media.decode(path)) == n  # without it: one mixed-down stream
