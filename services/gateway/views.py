@@ -146,6 +146,7 @@ def job_out(
         language=job.language,
         model=job.model,
         task=job.task,
+        vad=job.vad,
         source_url=job.source_url,
         callback=callback_out(job, deliveries or []),
         chunk_seconds=job.chunk_seconds,

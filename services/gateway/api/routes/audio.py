@@ -55,7 +55,7 @@ _RESPONSE_FORMAT_FIELD = {
 _GRANULARITIES = {"type": "array", "items": {"type": "string", "enum": list(GRANULARITY_CHOICES)}}
 
 TRANSCRIBE_FORM = Form(
-    options=("model", "language", "prompt", "temperature"),
+    options=("model", "language", "prompt", "temperature", "vad"),
     own={
         **_RESPONSE_FORMAT_FIELD,
         GRANULARITIES: {**_GRANULARITIES, "description": "With verbose_json: word, segment"},
@@ -78,7 +78,7 @@ TRANSCRIBE_FORM = Form(
     file_description="The audio (or video) to transcribe",
 )
 TRANSLATE_FORM = Form(
-    options=("model", "prompt", "temperature"),
+    options=("model", "prompt", "temperature", "vad"),
     own=_RESPONSE_FORMAT_FIELD,
     required=("model",),
     file_description="The audio (or video) to translate into English",
