@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import event
 from sqlmodel import select
 
 from shared.config import Settings
@@ -143,3 +144,35 @@ async def test_the_openapi_document_offers_vad_on_every_upload(
 async def _vad_rows(app: FastAPI) -> list[bool]:
     async with app.state.resources.sessions() as session:
         return list((await session.exec(select(Job.vad))).all())
+
+
+async def test_reading_a_job_without_a_callback_never_asks_for_its_deliveries(
+    gateway: tuple[FastAPI, httpx.AsyncClient], speech_mp4: Path
+) -> None:
+    app, client = gateway
+    plain = await client.post("/v1/jobs", files={"file": ("a.mp4", speech_mp4.read_bytes())})
+    hooked = await client.post(
+        "/v1/jobs",
+        files={"file": ("b.mp4", speech_mp4.read_bytes())},
+        data={"callback_url": "https://receiver.example/hook"},
+    )
+    sent: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        sent.append(statement)
+
+    engine = app.state.resources.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert (await client.get(plain.headers["location"])).json()["callback"] is None
+        asked_plain = [s for s in sent if "FROM callbackdelivery" in s]
+        sent.clear()
+        callback = (await client.get(hooked.headers["location"])).json()["callback"]
+        asked_hooked = [s for s in sent if "FROM callbackdelivery" in s]
+        sent.clear()
+        listed = (await client.get("/v1/jobs")).json()["items"]
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert asked_plain == [] and len(asked_hooked) == 1
+    assert callback["url"] == "https://receiver.example/hook" and callback["deliveries"] == []
+    assert len(listed) == 2 and len([s for s in sent if "FROM callbackdelivery" in s]) == 1
