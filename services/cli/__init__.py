@@ -134,19 +134,26 @@ def transcribe(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Default: stdout.")] = None,
     language: Annotated[str | None, typer.Option(help="e.g. en; detected if absent.")] = None,
     chunk_seconds: Annotated[float | None, typer.Option(min=5, max=3600)] = None,
+    vad: Annotated[
+        bool | None,
+        typer.Option(
+            "--vad/--no-vad",
+            help="Find speech first and decode only it (--no-vad: all the audio, in order). "
+            "Default: the server's VTX_VAD.",
+        ),
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the transcript.")] = 3600,
     api_key: Annotated[
         str | None, typer.Option(envvar="VTX_API_KEY", help="When the server requires keys.")
     ] = None,
 ) -> None:
     """Upload FILE to a running gateway, show progress, write the transcript."""
-    from services.cli.client import transcribe_file
+    from services.cli.client import JobRequest, transcribe_file
 
     settings = Settings()
     url = server or local_gateway(settings)
-    raise typer.Exit(
-        transcribe_file(url, file, format, output, language, chunk_seconds, timeout, api_key)
-    )
+    options = JobRequest(language=language, chunk_seconds=chunk_seconds, vad=vad)
+    raise typer.Exit(transcribe_file(url, file, format, output, options, timeout, api_key))
 
 
 def local_gateway(settings: Settings) -> str:

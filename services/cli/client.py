@@ -8,6 +8,7 @@ command's --timeout runs out.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -51,21 +52,36 @@ class _Reading:
         return self._handle.tell()
 
 
+@dataclass(frozen=True)
+class JobRequest:
+    """The job options the command passes on; None leaves each to the server."""
+
+    language: str | None = None
+    chunk_seconds: float | None = None
+    vad: bool | None = None
+
+    def form(self) -> dict[str, str]:
+        """The form fields to send: only those given, so the server's defaults hold."""
+        data: dict[str, str] = {}
+        if self.language:
+            data["language"] = self.language
+        if self.chunk_seconds:
+            data["chunk_seconds"] = str(self.chunk_seconds)
+        if self.vad is not None:
+            data["vad"] = "true" if self.vad else "false"
+        return data
+
+
 def transcribe_file(
     server: str,
     path: Path,
     fmt: Format,
     output: Path | None,
-    language: str | None,
-    chunk_seconds: float | None,
+    options: JobRequest,
     timeout: float,
     api_key: str | None = None,
 ) -> int:
-    data: dict[str, Any] = {}
-    if language:
-        data["language"] = language
-    if chunk_seconds:
-        data["chunk_seconds"] = str(chunk_seconds)
+    data: dict[str, Any] = dict(options.form())
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     timeouts = httpx.Timeout(60.0, connect=5.0)
     deadline = time.monotonic() + timeout

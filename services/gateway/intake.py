@@ -109,6 +109,7 @@ async def accept(
         task=options.task,
         prompt=options.prompt,
         temperature=options.temperature,
+        vad=res.settings.vad if options.vad is None else options.vad,
         source_url=source.url,
         callback_url=options.callback_url,
         format_name=info.format_name,

@@ -15,6 +15,7 @@ from services.gateway.api.routes import audio, events, jobs, media, usage, web
 from services.gateway.deliveries import delivering
 from services.gateway.exposure import ensure_protected
 from services.gateway.hosts import HostGuard
+from services.gateway.waiting import EndWaiter
 from services.gateway.watcher import EventWatcher
 from shared.config import Settings
 from shared.runtime import open_resources
@@ -37,8 +38,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with (
                 delivering(res),
                 EventWatcher(res.sessions, settings.max_event_streams) as watcher,
+                EndWaiter(res.sessions) as waiter,
             ):
                 app.state.event_watcher = watcher
+                app.state.end_waiter = waiter
                 yield
 
     app = service_app(

@@ -25,6 +25,10 @@ from shared.netguard import Refused, check_url
 # C0 controls but tab and line breaks, DEL and C1: no text field has a use for them
 # (and PostgreSQL refuses NUL in text).
 _CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# The words a form or an SDK writes for a boolean (an HTML checkbox sends "on");
+# pydantic's lax mode would also take "t", "y" and the like.
+_FLAGS = {"true": True, "1": True, "on": True, "yes": True}
+_FLAGS |= {"false": False, "0": False, "off": False, "no": False}
 
 
 class JobOptions(BaseModel):
@@ -63,6 +67,11 @@ class JobOptions(BaseModel):
         description="Receives a signed POST when the job ends",
         json_schema_extra={"format": "uri"},
     )
+    vad: bool | None = Field(
+        default=None,
+        description="true: find speech first (silero VAD) and decode only it, in batched "
+        "windows; false: decode all the audio in order. Default: the server's VTX_VAD",
+    )
 
     @field_validator("url", "language", "model", "prompt", "callback_url", mode="before")
     @classmethod
@@ -70,6 +79,17 @@ class JobOptions(BaseModel):
         if isinstance(value, str) and (found := _CONTROL_IN_TEXT.search(value)):
             raise ValueError(f"holds a control character (U+{ord(found.group()):04X})")
         return value
+
+    @field_validator("vad", mode="before")
+    @classmethod
+    def _flag(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        flag = _FLAGS.get(value.lower())
+        if flag is None:
+            shown = value[:24].encode("ascii", "backslashreplace").decode("ascii")
+            raise ValueError(f"'{shown}' is not a boolean: send true or false")
+        return flag
 
     @field_validator("callback_url", "url")
     @classmethod

@@ -60,6 +60,11 @@ class JobOut(BaseModel):
     language: str | None = Field(description="The language asked for, if any.")
     model: str | None = Field(default=None, description="The speech model used.")
     task: str = Field(default="transcribe", description="transcribe, or translate (to English).")
+    vad: bool = Field(
+        default=True,
+        description="Whether speech is found first (silero VAD) and only it is decoded, in "
+        "batched windows; false: all the audio, in order.",
+    )
     source_url: str | None = Field(default=None, description="Where the media was fetched from.")
     callback: CallbackOut | None = Field(
         default=None, description="Where the outcome is POSTed, and how that went."

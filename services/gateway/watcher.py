@@ -6,8 +6,8 @@ another gateway replica). Pub/sub would need each of them to publish, and a mess
 with Redis would leave a stream silent; a poller sees whatever reached the database. Each
 tick costs one query for the rows of every watched job (streams of one job, and streams of
 all the unfinished jobs of an owner, in the same query) and one for their progress, plus
-one for callback attempts only when a row changed, whatever the number of streams; with
-nobody watching it costs nothing.
+one for callback attempts only when a row with a callback changed, whatever the number
+of streams; with nobody watching it costs nothing.
 
 A job stream's mailbox holds one state: a newer state replaces the one not yet taken, so a
 slow reader skips intermediate progress and never holds up the others. A list stream's
@@ -288,7 +288,8 @@ class EventWatcher:
             changed = [i for i, state in watched.items() if self._changed(i, state)]
             listed = self._listed_states([job.id for job, in_scope in read if in_scope], states)
             told = [i for i, state in listed.items() if self._listed_changed(i, state)]
-            calls = await deliveries_by_job(session, [i for i in {*changed, *told} if i in jobs])
+            moved = [jobs[i] for i in {*changed, *told} if i in jobs]
+            calls = await deliveries_by_job(session, moved)
         for job_id in changed:
             self._publish(job_id, replace(watched[job_id], deliveries=tuple(calls.get(job_id, ()))))
         news = {i: replace(listed[i], deliveries=tuple(calls.get(i, ()))) for i in told}

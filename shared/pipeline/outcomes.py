@@ -44,14 +44,18 @@ async def complete_job(res: Resources, job: Job, transcript: Transcript) -> bool
 async def settle(res: Resources, job_id: str, status: JobStatus) -> None:
     """What follows a job's end, if it ended as `status`; safe to run any number of times.
 
+    The row is read once, here, for every step: the clean-up takes it as it is, and a
+    job without a callback (or whose callback has started) costs no write at all.
     The callback is started even when the clean-up fails; the clean-up's error is then
     raised, for the caller to retry or report."""
-    if await _status(res, job_id) != status:
+    job = await _load(res, job_id)
+    if job is None or JobStatus(job.status) != status:
         return
     try:
-        await retention.job_ended(res, job_id)
+        await retention.job_ended(res, job)
     finally:
-        await webhooks.job_ended(res, job_id)
+        if webhooks.not_started(job):
+            await webhooks.job_ended(res, job_id)
 
 
 @transient
@@ -77,7 +81,6 @@ async def _complete(res: Resources, job_id: str, transcript: Transcript) -> bool
 
 
 @transient
-async def _status(res: Resources, job_id: str) -> JobStatus | None:
+async def _load(res: Resources, job_id: str) -> Job | None:
     async with res.sessions() as session:
-        job = await session.get(Job, job_id)
-    return None if job is None else JobStatus(job.status)
+        return await session.get(Job, job_id)

@@ -28,22 +28,17 @@ def kept_for(settings: Settings, status: JobStatus) -> timedelta:
     return settings.media_retention
 
 
-async def job_ended(res: Resources, job_id: str) -> None:
+async def job_ended(res: Resources, job: Job) -> None:
     """Drop the chunks' audio; drop the media too when nothing is to be retained.
 
-    Idempotent, each step retried on its own: run it again after any failure."""
-    await transient(res.store.delete_prefix)(chunk_prefix(job_id))
-    job = await _load(res, job_id)
-    if job is None or not JobStatus(job.status).finished:
+    `job` is the row as the caller has just read it. Idempotent, each step retried on
+    its own: run it again after any failure."""
+    await transient(res.store.delete_prefix)(chunk_prefix(job.id))
+    status = JobStatus(job.status)
+    if not status.finished or job.media_deleted_at is not None:
         return
-    if kept_for(res.settings, JobStatus(job.status)).total_seconds() <= 0:
-        await _drop_media(res, job_id)
-
-
-@transient
-async def _load(res: Resources, job_id: str) -> Job | None:
-    async with res.sessions() as session:
-        return await session.get(Job, job_id)
+    if kept_for(res.settings, status).total_seconds() <= 0:
+        await _drop_media(res, job.id)
 
 
 async def _drop_media(res: Resources, job_id: str) -> bool:

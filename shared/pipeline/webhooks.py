@@ -133,6 +133,12 @@ async def signing_key(res: Resources, job: Job) -> bytes:
     return await load_secret(res.settings, "webhook")
 
 
+def not_started(job: Job) -> bool:
+    """Whether the row, as read, has a callback still to start (the only case where
+    job_ended can change anything: the URL is set once, at upload)."""
+    return job.callback_url is not None and job.callback_status is None
+
+
 async def job_ended(res: Resources, job_id: str) -> bool:
     """Start delivering a finished job's callback, once; True if this call started it.
 

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
 from tests.conftest import recall
 from tests.e2e.conftest import Suite
 
@@ -35,3 +37,19 @@ def test_vtx_transcribe_reports_a_refusal(suite: Suite, tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 1
     assert "415" in result.stderr and "not audio or video" in result.stderr
+
+
+def test_vtx_transcribe_no_vad_reaches_the_job(
+    suite: Suite, speech_mp4: Path, speech_words: list[str], tmp_path: Path
+) -> None:
+    named = tmp_path / f"novad-{tmp_path.name}.mp4"
+    named.write_bytes(speech_mp4.read_bytes())
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "transcribe", str(named),
+         "--server", suite.gateway, "--no-vad"],
+        capture_output=True, text=True, timeout=180, env=suite.env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert recall(speech_words, result.stdout) >= 0.85
+    jobs = httpx.get(f"{suite.gateway}/v1/jobs?limit=200").json()["items"]
+    assert [j["vad"] for j in jobs if j["filename"] == named.name] == [False]

@@ -177,3 +177,18 @@ def test_unknown_format_and_job_are_refused(suite: Suite) -> None:
     assert httpx.get(f"{suite.gateway}/v1/jobs/nope").status_code == 404
     r = httpx.get(f"{suite.gateway}/v1/jobs/nope/transcript", params={"format": "docx"})
     assert r.status_code == 422
+
+
+def test_a_job_without_vad_says_so_and_comes_back_with_its_words(
+    suite: Suite, speech_mp4: Path, speech_words: list[str]
+) -> None:
+    response = upload(suite, speech_mp4, vad="false")
+    assert response.status_code == 202, response.text
+    assert response.json()["vad"] is False
+    job = suite.wait_for(response.json()["id"])
+    assert (job["status"], job["vad"]) == ("completed", False), job
+    text = httpx.get(f"{suite.gateway}/v1/jobs/{job['id']}/transcript?format=txt").text
+    assert recall(speech_words, text) >= 0.85
+    refused = upload(suite, speech_mp4, vad="perhaps")
+    assert refused.status_code == 422
+    assert "vad: 'perhaps' is not a boolean" in refused.json()["detail"]

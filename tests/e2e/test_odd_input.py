@@ -180,7 +180,7 @@ def forms(not_media: bytes) -> Iterator[Probe]:
         )
     for odd in TEXTS:
         value = text(odd)
-        for name in (b"language", b"model", b"task", b"prompt", b"callback_url"):
+        for name in (b"language", b"model", b"task", b"prompt", b"callback_url", b"vad"):
             yield Probe("POST", jobs, headers=FORM, content=raw_form((name, None, value), upload))
         yield Probe("POST", jobs, headers=FORM, content=raw_form((b"url", None, value)))
         for name in (
@@ -189,6 +189,7 @@ def forms(not_media: bytes) -> Iterator[Probe]:
             b"prompt",
             b"response_format",
             b"timestamp_granularities[]",
+            b"vad",
         ):
             yield Probe("POST", audio, headers=FORM, content=raw_form((name, None, value), upload))
         for path in (jobs, audio):  # the odd text as a field's name

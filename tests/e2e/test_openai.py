@@ -203,3 +203,27 @@ def test_a_client_that_hangs_up_ends_its_wait_and_the_job_goes_on(
 def _gone_lines(suite: Suite) -> str:
     log = suite.log.read_text(errors="replace")
     return "\n".join(line for line in log.splitlines() if "openai.client_gone" in line)
+
+
+def test_vad_may_be_turned_off_on_both_openai_endpoints(
+    suite: Suite, client: OpenAI, speech_mp4: Path, speech_words: list[str]
+) -> None:
+    name = f"{uuid.uuid4().hex}.mp4"
+    with speech_mp4.open("rb") as media:
+        result = client.audio.transcriptions.create(
+            model="whisper-1", file=(name, media), extra_body={"vad": False}
+        )
+    assert recall(speech_words, result.text) >= 0.85
+    jobs = httpx.get(f"{suite.gateway}/v1/jobs?limit=200").json()["items"]
+    assert [(j["vad"], j["status"]) for j in jobs if j["filename"] == name] == [
+        (False, "completed")
+    ]
+    # Translation is refused on this English-only model for its own reason, not for `vad`.
+    with speech_mp4.open("rb") as media, pytest.raises(openai.BadRequestError) as refused:
+        client.audio.translations.create(model="whisper-1", file=media, extra_body={"vad": True})
+    assert "knows only English" in refused.value.message
+    with speech_mp4.open("rb") as media, pytest.raises(openai.UnprocessableEntityError) as bad:
+        client.audio.transcriptions.create(
+            model="whisper-1", file=media, extra_body={"vad": "sometimes"}
+        )
+    assert "vad: 'sometimes' is not a boolean" in bad.value.message

@@ -442,3 +442,25 @@ def test_without_the_list_stream_the_page_polls_the_list(
     page.unroute("**/v1/events")
     assert page.errors == []  # type: ignore[attr-defined]
     assert httpx.delete(f"{suite.gateway}/v1/jobs/{job_id}").status_code == 204
+
+
+def test_voice_detection_can_be_turned_off_for_an_upload(
+    suite: Suite, context: BrowserContext, speech_mp4: Path, tmp_path: Path
+) -> None:
+    """The suite runs with VTX_VAD on: the box turns it off for the uploads it is checked
+    for, and left alone it sends nothing, so the server's default holds."""
+    page = _page(context)
+    page.goto(f"{suite.gateway}/")
+    box = page.get_by_label("Transcribe all the audio")
+    assert not box.is_checked()
+    for checked in (True, False):
+        box.set_checked(checked)
+        named = tmp_path / f"vad-{checked}.mp4"
+        named.write_bytes(speech_mp4.read_bytes())
+        track_new_card(page, suite)
+        page.set_input_files("#file-input", str(named))
+        wait_js(page, "() => window.__mine()?.dataset.id")
+        job = suite.wait_for(page.evaluate("() => window.__mine().dataset.id"))
+        assert (job["filename"], job["vad"]) == (named.name, not checked), job
+        assert job["status"] == "completed", job
+    assert page.errors == []  # type: ignore[attr-defined]

@@ -59,9 +59,11 @@ async def add_job(
     owner: str | None = None,
     status: JobStatus = JobStatus.transcribing,
     finished_at: datetime | None = None,
+    callback_url: str | None = None,
 ) -> str:
     """A job (being transcribed, by default) with `chunks` pending chunks (no media needed)."""
     job = Job(media_key="m", chunk_seconds=10, status=status, duration_s=30, owner_id=owner)
+    job.callback_url = callback_url
     job.chunks_total = chunks
     job.finished_at = finished_at
     async with res.sessions() as session:
@@ -102,14 +104,15 @@ def done_of(state: JobState | None) -> int:
 
 
 async def test_one_tick_feeds_every_stream_with_the_same_queries(resources: Resources) -> None:
-    first, second = await add_job(resources), await add_job(resources)
+    first = await add_job(resources, callback_url="https://receiver.example/hook")
+    second = await add_job(resources)
     watcher = EventWatcher(resources.sessions, per_holder=100)  # ticks by hand, no task
     a1 = watcher.subscribe(first, "key:a")
     a2 = watcher.subscribe(first, "key:b")
     b = watcher.subscribe(second, "key:a")
     with selects(resources.engine) as seen:
         await watcher.tick()
-    assert len(seen) == 3  # jobs, progress, callback attempts of the two new jobs
+    assert len(seen) == 3  # jobs, progress, callback attempts of the new one with a callback
     assert [done_of(await taken(s)) for s in (a1, a2, b)] == [0, 0, 0]
 
     await finish_chunk(resources, first, 0)
@@ -253,7 +256,8 @@ async def test_a_list_stream_follows_every_unfinished_job_of_its_owner_to_its_en
 async def test_list_and_job_streams_share_one_round_of_queries_a_tick(
     resources: Resources,
 ) -> None:
-    mine = [await add_job(resources, owner=f"k{i % 3}") for i in range(6)]
+    hook = "https://receiver.example/hook"
+    mine = [await add_job(resources, owner=f"k{i % 3}", callback_url=hook) for i in range(6)]
     watcher = EventWatcher(resources.sessions, per_holder=100)
     job_stream = watcher.subscribe(mine[0], "key:k0")
     lists = [watcher.subscribe_list(f"k{i % 3}", f"key:k{i % 3}") for i in range(9)]

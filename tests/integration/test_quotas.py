@@ -294,6 +294,6 @@ async def test_a_failure_never_keeps_its_media_longer_than_a_success(
     )
     job = await add_job(res, None, JobStatus.failed, 5.0, 100, finished_at=utcnow())
     await res.store.put_bytes(job.media_key, b"media")
-    await retention.job_ended(res, job.id)
+    await retention.job_ended(res, job)
     with pytest.raises(FileNotFoundError):
         await res.store.get_bytes(job.media_key)

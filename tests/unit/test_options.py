@@ -85,7 +85,7 @@ def test_job_form_takes_every_option_with_its_bounds() -> None:
 
 
 def test_openai_forms_take_the_documented_fields() -> None:
-    translate = {"file", "model", "prompt", "response_format", "temperature"}
+    translate = {"file", "model", "prompt", "response_format", "temperature", "vad"}
     assert set(TRANSLATE_FORM.names) == translate
     documented = {
         "file",
@@ -102,3 +102,35 @@ def test_openai_forms_take_the_documented_fields() -> None:
         "known_speaker_references[]",
     }
     assert documented <= set(TRANSCRIBE_FORM.names)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("true", True), ("True", True), ("1", True), ("on", True), ("yes", True),
+     ("false", False), ("FALSE", False), ("0", False), ("off", False), ("no", False)],
+)  # fmt: skip
+def test_vad_reads_the_words_forms_and_sdks_write(text: str, expected: bool) -> None:
+    assert parse_options({"vad": text}).vad is expected
+
+
+def test_vad_absent_or_empty_leaves_it_to_the_server() -> None:
+    assert parse_options({}).vad is None
+    assert parse_options({"vad": ""}).vad is None
+
+
+@pytest.mark.parametrize("text", ["maybe", "t", "y", "2", " true", "true\x00", "\u0661"])
+def test_vad_refuses_anything_else_with_the_field_named(text: str) -> None:
+    with pytest.raises(Problem, match=r"vad: '.*' is not a boolean: send true or false") as info:
+        parse_options({"vad": text})
+    assert status_of(info.value) == 422
+    assert info.value.param == "vad"
+
+
+@pytest.mark.parametrize("form", [JOB_FORM, TRANSCRIBE_FORM, TRANSLATE_FORM])
+def test_every_upload_form_documents_vad_as_a_boolean(form: Form) -> None:
+    schema = form.openapi()["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert schema["properties"]["vad"] == {
+        "type": "boolean",
+        "description": JobOptions.model_fields["vad"].description,
+    }
+    assert parse_options({"vad": "false"}, form).vad is False

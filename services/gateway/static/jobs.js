@@ -243,7 +243,10 @@ export function createJobs({ ui, api, store, onChange, onGone, onUploaded }) {
   function uploadFiles(files) {
     const chosen = [...files];
     if (!chosen.length) return;
-    const language = ui.languageInput.value.trim();
+    const options = {
+      language: ui.languageInput.value.trim(),
+      vad: ui.noVadInput.checked ? false : undefined,
+    };
     ui.jobsStatus.textContent =
       chosen.length === 1
         ? `Uploading ${chosen[0].name}…`
@@ -253,7 +256,7 @@ export function createJobs({ ui, api, store, onChange, onGone, onUploaded }) {
     for (const file of chosen) {
       const card = uploadCard(file);
       ui.uploadList.prepend(card.item);
-      uploads.waiting.push({ file, language, card });
+      uploads.waiting.push({ file, options, card });
     }
     pump();
   }
@@ -270,20 +273,20 @@ export function createJobs({ ui, api, store, onChange, onGone, onUploaded }) {
     }
   }
 
-  async function uploadOne({ file, language, card }) {
+  async function uploadOne({ file, options, card }) {
     card.setUploading();
     const progress = (pct) => {
       card.bar.value = pct;
       card.text.textContent = pct >= 100 ? "Checking the file…" : `Uploading ${Math.round(pct)}%`;
     };
-    let result = await api.upload(file, language, progress);
+    let result = await api.upload(file, options, progress);
     if (result.status === 401 && (await api.askForKey(Boolean(api.key())))) {
-      result = await api.upload(file, language, progress);
+      result = await api.upload(file, options, progress);
     }
     const giveUpAt = Date.now() + UPLOAD_WAIT_MS;
     while (result.status === 429 && Date.now() < giveUpAt) {
       await waitOut(card, result, giveUpAt);
-      result = await api.upload(file, language, progress);
+      result = await api.upload(file, options, progress);
     }
     if (result.status === 202) {
       card.item.remove();

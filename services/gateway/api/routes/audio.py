@@ -13,7 +13,6 @@ A client that hangs up while it waits ends its wait; its job goes on.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import structlog
@@ -30,8 +29,9 @@ from services.gateway.problems import InvalidField, JobFailed, NotFound, TimedOu
 from services.gateway.quotas import check_before_upload
 from services.gateway.uploads import FormLimits, receive_upload
 from services.gateway.views import transcript_doc
+from services.gateway.waiting import EndWaiter, WaiterDep
 from shared.metrics import OPENAI_WAITING
-from shared.models import Job, JobStatus, Transcript
+from shared.models import JobStatus, Transcript
 from shared.runtime import Resources
 from shared.speech_models import OPENAI_ALIAS, allowed
 from shared.transcript import TranscriptDoc
@@ -39,7 +39,6 @@ from shared.transcript import TranscriptDoc
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/v1", tags=["openai"])
 
-POLL_S = 0.25
 CLIENT_GONE = 499  # nginx's "client closed request": nobody reads it, the metrics do
 RESPONSE_FORMAT = "response_format"
 GRANULARITIES = "timestamp_granularities[]"
@@ -55,7 +54,7 @@ _RESPONSE_FORMAT_FIELD = {
 _GRANULARITIES = {"type": "array", "items": {"type": "string", "enum": list(GRANULARITY_CHOICES)}}
 
 TRANSCRIBE_FORM = Form(
-    options=("model", "language", "prompt", "temperature"),
+    options=("model", "language", "prompt", "temperature", "vad"),
     own={
         **_RESPONSE_FORMAT_FIELD,
         GRANULARITIES: {**_GRANULARITIES, "description": "With verbose_json: word, segment"},
@@ -78,7 +77,7 @@ TRANSCRIBE_FORM = Form(
     file_description="The audio (or video) to transcribe",
 )
 TRANSLATE_FORM = Form(
-    options=("model", "prompt", "temperature"),
+    options=("model", "prompt", "temperature", "vad"),
     own=_RESPONSE_FORMAT_FIELD,
     required=("model",),
     file_description="The audio (or video) to translate into English",
@@ -105,9 +104,9 @@ RESULT: dict[int | str, dict[str, Any]] = {
     responses=RESULT,
 )
 async def create_transcription(
-    request: Request, res: ResourcesDep, settings: SettingsDep, caller: CallerDep
+    request: Request, res: ResourcesDep, settings: SettingsDep, caller: CallerDep, waiter: WaiterDep
 ) -> Response:
-    return await _run(request, res, settings, caller, translate=False)
+    return await _run(request, res, settings, caller, waiter, translate=False)
 
 
 @router.post(
@@ -118,9 +117,9 @@ async def create_transcription(
     responses=RESULT,
 )
 async def create_translation(
-    request: Request, res: ResourcesDep, settings: SettingsDep, caller: CallerDep
+    request: Request, res: ResourcesDep, settings: SettingsDep, caller: CallerDep, waiter: WaiterDep
 ) -> Response:
-    return await _run(request, res, settings, caller, translate=True)
+    return await _run(request, res, settings, caller, waiter, translate=True)
 
 
 class ModelOut(BaseModel):
@@ -147,7 +146,12 @@ async def list_models(settings: SettingsDep, _: CallerDep) -> ModelList:
 
 
 async def _run(
-    request: Request, res: Resources, settings: SettingsDep, caller: CallerDep, translate: bool
+    request: Request,
+    res: Resources,
+    settings: SettingsDep,
+    caller: CallerDep,
+    waiter: EndWaiter,
+    translate: bool,
 ) -> Response:
     await check_before_upload(res, caller)
     form = TRANSLATE_FORM if translate else TRANSCRIBE_FORM
@@ -162,7 +166,7 @@ async def _run(
         job = await accept(request, res, caller, source, options)
     finally:
         await upload.discard()
-    doc = await _wait_while_connected(request, res, job.id, settings.openai_wait_s)
+    doc = await _wait_while_connected(request, res, waiter, job.id, settings.openai_wait_s)
     if doc is None:
         return Response(status_code=CLIENT_GONE)
     return respond(doc, fmt, options.task, granularities)
@@ -189,11 +193,11 @@ def _format(fields: dict[str, str], lists: dict[str, list[str]]) -> tuple[Respon
 
 
 async def _wait_while_connected(
-    request: Request, res: Resources, job_id: str, wait_s: float
+    request: Request, res: Resources, waiter: EndWaiter, job_id: str, wait_s: float
 ) -> TranscriptDoc | None:
     """The transcript, or None as soon as the client has hung up: nobody would read it,
     so the request's task ends here (the job goes on, listed under /v1/jobs)."""
-    waiting = asyncio.ensure_future(_wait(res, job_id, wait_s))
+    waiting = asyncio.ensure_future(_wait(res, waiter, job_id, wait_s))
     leaving = asyncio.ensure_future(_disconnected(request))
     OPENAI_WAITING.inc()
     try:
@@ -217,22 +221,23 @@ async def _disconnected(request: Request) -> None:
             return
 
 
-async def _wait(res: Resources, job_id: str, wait_s: float) -> TranscriptDoc:
-    """Poll the job's row until it ends; the transcript, or the failure as an error."""
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
+async def _wait(res: Resources, waiter: EndWaiter, job_id: str, wait_s: float) -> TranscriptDoc:
+    """Wait for the job to end (services.gateway.waiting reads it for every waiting
+    request at once); the transcript, or the failure as an error."""
+    try:
+        async with asyncio.timeout(wait_s):
+            ended = await waiter.ended(job_id)
+    except TimeoutError:
+        raise TimedOut(
+            f"The transcript was not ready after {wait_s:g} s; it goes on as job {job_id} "
+            f"(GET /v1/jobs/{job_id}).",
+        ) from None
+    if ended.status == JobStatus.failed:
+        raise JobFailed(ended.error or "The job failed.")
+    transcript = None
+    if ended.status == JobStatus.completed:  # its transcript was written with that status
         async with res.sessions() as session:
-            job = await session.get(Job, job_id)
-            if job is None:
-                raise NotFound(f"The job {job_id} was deleted while it ran.")
-            if job.status == JobStatus.failed:
-                raise JobFailed(job.error or "The job failed.")
-            if job.status == JobStatus.completed:
-                transcript = await session.get(Transcript, job_id)
-                if transcript is not None:
-                    return transcript_doc(transcript)
-        await asyncio.sleep(POLL_S)
-    raise TimedOut(
-        f"The transcript was not ready after {wait_s:g} s; it goes on as job {job_id} "
-        f"(GET /v1/jobs/{job_id}).",
-    )
+            transcript = await session.get(Transcript, job_id)
+    if transcript is None:
+        raise NotFound(f"The job {job_id} was deleted while it ran.")
+    return transcript_doc(transcript)

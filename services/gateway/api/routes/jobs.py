@@ -117,7 +117,7 @@ async def list_jobs(
     )
     ids = [j.id for j in jobs]
     done = await done_by_job(session, ids)
-    calls = await deliveries_by_job(session, ids)
+    calls = await deliveries_by_job(session, jobs)
     items = [job_out(request, j, done.get(j.id, Done()), caller, calls.get(j.id, [])) for j in jobs]
     return JobPage(items=items, total=int(total), limit=limit, offset=offset)
 
@@ -127,7 +127,7 @@ async def get_job(
     request: Request, session: SessionDep, caller: CallerDep, job: OwnedJob
 ) -> JobOut:
     done = await done_by_job(session, [job.id])
-    calls = await deliveries_by_job(session, [job.id])
+    calls = await deliveries_by_job(session, [job])
     return job_out(request, job, done.get(job.id, Done()), caller, calls.get(job.id, []))
 
 
