@@ -22,6 +22,7 @@ from shared.media import MediaError, check_duration
 from shared.metrics import STAGE_SECONDS
 from shared.models import Chunk, ChunkStatus, Job, JobStatus
 from shared.pipeline import dispatch, transitions
+from shared.pipeline.chunks import count_done
 from shared.pipeline.contracts import SplitPayload
 from shared.pipeline.leases import Lease, claim_split
 from shared.pipeline.outcomes import fail_job
@@ -76,10 +77,10 @@ async def _split(res: Resources, owner: str, task: SplitPayload) -> str:
         if count == 0:
             await fail_job(res, job.id, "The audio track holds no samples.")
             return "failed"
-        await _finish(res, job.id, count)
+        all_done = await _finish(res, job.id, count)
     STAGE_SECONDS.labels("split").observe(time.perf_counter() - began)
-    # Every chunk may already be done; the transcriber merges whichever way it learns first.
-    await dispatch.merge(res.queue, job.id, task.request_id)
+    if all_done:
+        await dispatch.merge(res.queue, job.id, task.request_id)
     log.info("split.done", chunks=count, seconds=round(time.perf_counter() - began, 3))
     return "split"
 
@@ -91,12 +92,16 @@ async def _load(res: Resources, job_id: str) -> Job | None:
 
 
 @transient
-async def _finish(res: Resources, job_id: str, count: int) -> None:
+async def _finish(res: Resources, job_id: str, count: int) -> bool:
+    """Record the chunk count; True if every chunk was done by then, so only this split
+    can merge. Either the last chunk commits after the count and its transcriber merges,
+    or before it and this count sees it: one of the two always knows."""
     async with res.sessions() as session:
         await transitions.move(
             session, job_id, JobStatus.transcribing, from_=[JobStatus.splitting], chunks_total=count
         )
         await session.commit()
+        return await count_done(session, job_id) >= count
 
 
 async def _cut_and_enqueue(res: Resources, job: Job, lease: Lease) -> int:

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from services.splitter.tasks import split_job
@@ -15,7 +16,7 @@ from services.transcriber.tasks import transcribe_chunk, try_merge
 from services.transcriber.worker import transcriber_worker
 from shared.media import probe
 from shared.models import Chunk, ChunkStatus, Job, JobStatus, Transcript
-from shared.pipeline.contracts import TRANSCRIBE_QUEUE
+from shared.pipeline.contracts import TRANSCRIBE_QUEUE, merge_job_id, transcribe_job_id
 from shared.runtime import Resources
 from shared.store import chunk_key, media_key
 from shared.worker import running
@@ -72,8 +73,32 @@ async def test_split_cuts_the_file_into_stored_chunks_and_queues_them(
     for c in chunks:
         pcm = await resources.store.get_bytes(chunk_key(job.id, c.index))
         assert len(pcm) == round((c.end_s - c.start_s) * 16000) * 2
-    queued = await resources.queue.zcard(TRANSCRIBE_QUEUE)
-    assert queued == 3 + 1  # one per chunk, and the merge
+    queued = await resources.queue.zrange(TRANSCRIBE_QUEUE, 0, -1)
+    # One per chunk; no merge: chunks still to do merge the job when the last is done.
+    assert sorted(queued) == sorted(transcribe_job_id(job.id, c.index, 0).encode() for c in chunks)
+
+
+async def test_a_split_that_ends_after_every_chunk_is_done_queues_the_merge(
+    ctx: dict[str, Any], resources: Resources, speech_mp4: Path
+) -> None:
+    """The race the merge task is for: every chunk done before the split records their
+    count, so no transcriber could merge, and only the split can."""
+    job = await submit(resources, speech_mp4)
+    await split_job(ctx, {"job_id": job.id})
+    async with resources.sessions() as session:
+        await session.exec(
+            update(Chunk).where(col(Chunk.job_id) == job.id).values(status=ChunkStatus.done.value)
+        )
+        await session.exec(
+            update(Job)
+            .where(col(Job.id) == job.id)
+            .values(status=JobStatus.splitting.value, chunks_total=None, lease_owner=None)
+        )
+        await session.commit()
+    await resources.queue.delete(TRANSCRIBE_QUEUE)
+    assert await split_job(ctx, {"job_id": job.id}) == "split"
+    queued = await resources.queue.zrange(TRANSCRIBE_QUEUE, 0, -1)
+    assert queued == [merge_job_id(job.id).encode()]
 
 
 async def test_a_chunk_transcribes_with_whole_file_times(
