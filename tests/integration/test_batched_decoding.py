@@ -1,0 +1,219 @@
+"""Speech windows batched across chunks and jobs: real Redis, database and tiny.en.
+
+The splitter's VAD is not needed here: each test finds the speech itself, groups it into
+windows as the Chunk.speech contract says, and stores the chunk as the splitter does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from faster_whisper import decode_audio
+from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+from services.transcriber.batching import Gatherer
+from services.transcriber.engine import DecodeOptions, WhisperEngine
+from services.transcriber.tasks import transcribe_chunk
+from services.transcriber.windows import Window, WindowResult, cut_windows
+from shared.models import Chunk, ChunkStatus, Job, JobStatus
+from shared.runtime import Resources
+from shared.store import chunk_key
+from tests.conftest import FIXTURES, SHARED_MEDIA, recall, words
+
+Audio = npt.NDArray[np.float32]
+RATE = 16000
+WINDOW_S = 30.0
+
+
+def speech_windows(audio: Audio) -> list[list[list[float]]]:
+    """VAD pieces grouped in order into windows of at most 30 s of speech each."""
+    options = VadOptions(max_speech_duration_s=WINDOW_S, min_silence_duration_ms=160)
+    windows: list[list[list[float]]] = []
+    total = WINDOW_S
+    for found in get_speech_timestamps(audio, options):
+        start, end = found["start"] / RATE, found["end"] / RATE
+        if not windows or total + (end - start) > WINDOW_S:
+            windows.append([])
+            total = 0.0
+        windows[-1].append([start, end])
+        total += end - start
+    return windows
+
+
+async def load(path: Path) -> Audio:
+    audio: Audio = await asyncio.to_thread(decode_audio, str(path), RATE)
+    return audio
+
+
+async def stored_chunk(res: Resources, audio: Audio, start_s: float = 0.0) -> Job:
+    """A job of one chunk, its PCM stored as the splitter stores it (int16, 16 kHz)."""
+    duration = len(audio) / RATE
+    job = Job(
+        media_key="m",
+        chunk_seconds=60,
+        status=JobStatus.transcribing,
+        chunks_total=1,
+        duration_s=start_s + duration,
+    )
+    pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes()
+    await res.store.put_bytes(chunk_key(job.id, 0), pcm)
+    speech = await asyncio.to_thread(speech_windows, audio)
+    async with res.sessions() as session:
+        session.add(job)
+        await session.flush()  # the job row first: the chunk's foreign key needs it
+        session.add(
+            Chunk(
+                job_id=job.id,
+                index=0,
+                start_s=start_s,
+                end_s=start_s + duration,
+                key=chunk_key(job.id, 0),
+                speech=speech,
+            )
+        )
+        await session.commit()
+    return job
+
+
+async def transcribed(ctx: dict[str, Any], res: Resources, job: Job) -> Chunk:
+    assert await transcribe_chunk(ctx, {"job_id": job.id, "index": 0}) == "done"
+    async with res.sessions() as session:
+        chunk = await session.get(Chunk, (job.id, 0))
+    assert chunk is not None and chunk.status == ChunkStatus.done
+    return chunk
+
+
+def timed_words(chunk: Chunk) -> list[tuple[str, float, float]]:
+    return [(w["word"], w["start"], w["end"]) for s in chunk.segments or [] for w in s["words"]]
+
+
+@pytest.fixture
+async def batched(
+    ctx: dict[str, Any], engine: WhisperEngine, executor: Any
+) -> AsyncIterator[dict[str, Any]]:
+    """The worker's ctx with a gatherer, as the transcriber's lifespan builds it."""
+    async with Gatherer(engine, executor, size=8, wait_ms=200).running() as gatherer:
+        yield {**ctx, "gatherer": gatherer}
+
+
+async def same_alone_and_batched(
+    ctx: dict[str, Any], res: Resources, ours: Audio, theirs: Audio
+) -> tuple[Chunk, Chunk]:
+    """Our chunk alone, then again beside another job's chunk in one model call."""
+    gatherer: Gatherer = ctx["gatherer"]
+    alone = await transcribed(ctx, res, await stored_chunk(res, ours))
+    assert gatherer.batches == 1
+    other, again = await stored_chunk(res, theirs), await stored_chunk(res, ours)
+    _, shared = await asyncio.gather(transcribed(ctx, res, other), transcribed(ctx, res, again))
+    assert gatherer.batches == 2  # both chunks' windows went into one call
+    return alone, shared
+
+
+async def test_a_chunk_gives_the_same_words_alone_and_batched_with_another_jobs_chunk(
+    batched: dict[str, Any], resources: Resources, speech_words: list[str]
+) -> None:
+    ours = await load(FIXTURES / "speech.mp4")
+    theirs = await load(FIXTURES / "german.mp3")
+    alone, shared = await same_alone_and_batched(batched, resources, ours, theirs)
+    assert timed_words(alone) and timed_words(alone) == timed_words(shared)
+    assert [s["text"] for s in alone.segments or []] == [s["text"] for s in shared.segments or []]
+    text = " ".join(s["text"] for s in alone.segments or [])
+    assert recall(speech_words, text) >= 0.85, text
+
+
+async def test_words_are_timed_on_the_files_clock_inside_the_speech_found(
+    batched: dict[str, Any], resources: Resources
+) -> None:
+    audio = await load(FIXTURES / "speech.mp4")
+    job = await stored_chunk(resources, audio, start_s=120.0)
+    chunk = await transcribed(batched, resources, job)
+    pieces = [p for window in chunk.speech or [] for p in window]
+    found = timed_words(chunk)
+    assert found
+    for _, start, end in found:
+        assert start <= end
+        middle = (start + end) / 2 - 120.0
+        assert any(a - 0.5 <= middle <= b + 0.5 for a, b in pieces), (middle, pieces)
+    starts = [start for _, start, _ in found]
+    assert starts == sorted(starts)
+    assert starts[0] >= 120.0
+
+
+async def test_a_chunk_without_speech_is_done_without_a_model_call(
+    batched: dict[str, Any], resources: Resources
+) -> None:
+    job = await stored_chunk(resources, np.zeros(5 * RATE, dtype=np.float32))
+    chunk = await transcribed(batched, resources, job)
+    assert chunk.speech == []
+    assert chunk.segments == []
+    assert batched["gatherer"].batches == 0
+
+
+async def test_without_a_gatherer_a_chunks_windows_make_their_own_batch(
+    ctx: dict[str, Any], resources: Resources, speech_words: list[str]
+) -> None:
+    chunk = await transcribed(
+        ctx, resources, await stored_chunk(resources, await load(FIXTURES / "speech.mp4"))
+    )
+    text = " ".join(s["text"] for s in chunk.segments or [])
+    assert recall(speech_words, text) >= 0.85, text
+
+
+@pytest.mark.skipif(not SHARED_MEDIA.is_dir(), reason="../shared/media is absent")
+async def test_real_recordings_give_the_same_words_alone_and_batched(
+    batched: dict[str, Any], resources: Resources
+) -> None:
+    jfk = await load(SHARED_MEDIA / "jfk.flac")
+    harvard = await load(SHARED_MEDIA / "harvard_list72_8k.wav")
+    alone, shared = await same_alone_and_batched(batched, resources, jfk, harvard)
+    assert timed_words(alone) == timed_words(shared)
+    heard = " ".join(word for word, _, _ in timed_words(alone))
+    reference = "ask not what your country can do for you ask what you can do for your country"
+    assert recall(words(reference), heard) == 1.0
+
+
+def quiet_lead_in(audio: Audio, seconds: float) -> Window:
+    """A window that opens on low noise: its first word ends seconds in, where
+    faster-whisper's word heuristics look back at the speech before it."""
+    noise = np.random.default_rng(0).normal(0, 0.002, int(seconds * RATE)).astype(np.float32)
+    joined = np.concatenate([noise, audio[: 8 * RATE]])
+    return Window(joined, ((0.0, len(joined) / RATE),))
+
+
+def first_words(result: WindowResult) -> list[tuple[str, float, float]]:
+    return [(w.word, w.start, w.end) for s in result.segments for w in s.words][:5]
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (FIXTURES / "speech.mp4", FIXTURES / "german.mp3"),
+        pytest.param(
+            SHARED_MEDIA / "jfk.flac",
+            SHARED_MEDIA / "harvard_list72_8k.wav",
+            marks=pytest.mark.skipif(not SHARED_MEDIA.is_dir(), reason="../shared/media is absent"),
+        ),
+    ],
+)
+async def test_a_windows_words_do_not_depend_on_the_windows_before_it_in_the_batch(
+    engine: WhisperEngine, executor: Any, ours: Path, theirs: Path
+) -> None:
+    """BatchedInferencePipeline carries its last word's end into the next window; here
+    the window after a long one would lose its first word's start."""
+    window = quiet_lead_in(await load(ours), seconds=1.0)
+    other = await load(theirs)
+    before = cut_windows(other, await asyncio.to_thread(speech_windows, other))
+    loop = asyncio.get_running_loop()
+    options = DecodeOptions()
+    alone = await loop.run_in_executor(executor, engine.decode_windows, [window], options)
+    batched = await loop.run_in_executor(
+        executor, engine.decode_windows, [*before, window], options
+    )
+    assert first_words(alone[0]) and first_words(alone[0]) == first_words(batched[-1])
+    assert first_words(alone[0])[0][1] > 0.5  # the lead-in is not taken for the word
