@@ -21,9 +21,12 @@ from services.transcriber.batching import Gatherer
 from services.transcriber.engine import DecodeOptions, WhisperEngine
 from services.transcriber.tasks import transcribe_chunk
 from services.transcriber.windows import Window, WindowResult, cut_windows
-from shared.models import Chunk, ChunkStatus, Job, JobStatus
+from services.transcriber.worker import transcriber_worker
+from shared.models import Chunk, ChunkStatus, Job, JobStatus, Transcript
+from shared.pipeline import dispatch
 from shared.runtime import Resources
 from shared.store import chunk_key
+from shared.worker import running
 from tests.conftest import FIXTURES, SHARED_MEDIA, recall, words
 
 Audio = npt.NDArray[np.float32]
@@ -217,3 +220,34 @@ async def test_a_windows_words_do_not_depend_on_the_windows_before_it_in_the_bat
     )
     assert first_words(alone[0]) and first_words(alone[0]) == first_words(batched[-1])
     assert first_words(alone[0])[0][1] > 0.5  # the lead-in is not taken for the word
+
+
+async def test_jobs_held_by_one_worker_share_batches_and_complete(
+    batched: dict[str, Any], resources: Resources, speech_words: list[str]
+) -> None:
+    """Through arq: the worker holds several chunks at once, so their windows meet."""
+    speech = await load(FIXTURES / "speech.mp4")
+    jobs = [await stored_chunk(resources, speech) for _ in range(3)]
+    extra = {k: batched[k] for k in ("engine", "executor", "layout", "gatherer")}
+    async with running(resources, "transcriber", lambda c: transcriber_worker(resources, c), extra):
+        for job in jobs:
+            await dispatch.transcribe(resources.queue, job.id, 0, 0, None, None, 25.0)
+        for _ in range(600):
+            if all([(await status_of(resources, job.id)) == JobStatus.completed for job in jobs]):
+                break
+            await asyncio.sleep(0.1)
+    texts = []
+    for job in jobs:
+        async with resources.sessions() as session:
+            transcript = await session.get(Transcript, job.id)
+        assert transcript is not None
+        texts.append(" ".join(s["text"] for s in transcript.segments))
+    assert recall(speech_words, texts[0]) >= 0.85, texts[0]
+    assert texts == [texts[0]] * 3
+    assert batched["gatherer"].batches < 3  # at least two chunks shared a model call
+
+
+async def status_of(res: Resources, job_id: str) -> str | None:
+    async with res.sessions() as session:
+        job = await session.get(Job, job_id)
+    return job.status if job else None
