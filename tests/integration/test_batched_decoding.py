@@ -18,16 +18,18 @@ from faster_whisper import decode_audio
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from services.transcriber.batching import Gatherer
-from services.transcriber.engine import DecodeOptions, WhisperEngine
+from services.transcriber.engine import DecodeOptions, WhisperEngine, combine, layout
 from services.transcriber.tasks import transcribe_chunk
 from services.transcriber.windows import Window, WindowResult, cut_windows
 from services.transcriber.worker import transcriber_worker
+from shared.config import Settings
 from shared.models import Chunk, ChunkStatus, Job, JobStatus, Transcript
 from shared.pipeline import dispatch
 from shared.runtime import Resources
 from shared.store import chunk_key
 from shared.worker import running
 from tests.conftest import FIXTURES, SHARED_MEDIA, recall, words
+from tests.models import whisper_base_dir
 
 Audio = npt.NDArray[np.float32]
 RATE = 16000
@@ -251,3 +253,34 @@ async def status_of(res: Resources, job_id: str) -> str | None:
     async with res.sessions() as session:
         job = await session.get(Job, job_id)
     return job.status if job else None
+
+
+@pytest.fixture(scope="module")
+def base_engine() -> WhisperEngine:
+    """Whisper base (multilingual) beside the default tiny.en."""
+    settings = Settings(models=[str(whisper_base_dir())], transcriber_workers=1)
+    return WhisperEngine(settings, layout(settings))
+
+
+async def test_each_window_gets_its_own_language_and_the_same_words_as_alone(
+    base_engine: WhisperEngine, executor: Any
+) -> None:
+    english = await load(FIXTURES / "speech.mp4")
+    german = await load(FIXTURES / "german.mp3")
+    windows = [
+        cut_windows(a, await asyncio.to_thread(speech_windows, a))[0] for a in (english, german)
+    ]
+    options = DecodeOptions(model=str(whisper_base_dir()))
+    loop = asyncio.get_running_loop()
+    both = await loop.run_in_executor(executor, base_engine.decode_windows, windows, options)
+    alone = [
+        (await loop.run_in_executor(executor, base_engine.decode_windows, [w], options))[0]
+        for w in windows
+    ]
+    assert [r.language for r in both] == ["en", "de"]
+    assert [first_words(r) for r in both] == [first_words(r) for r in alone]
+    heard = " ".join(s.text for s in both[1].segments)
+    assert recall(words((FIXTURES / "german.txt").read_text()), heard) >= 0.4, heard
+    chunk = combine(windows, both, None)
+    longer = "en" if windows[0].duration > windows[1].duration else "de"
+    assert chunk.language == longer
