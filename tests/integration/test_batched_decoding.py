@@ -284,3 +284,47 @@ async def test_each_window_gets_its_own_language_and_the_same_words_as_alone(
     chunk = combine(windows, both, None)
     longer = "en" if windows[0].duration > windows[1].duration else "de"
     assert chunk.language == longer
+
+
+class FailsOnce:
+    """The real engine, except that its first batched call without a prompt fails, as a
+    lost device would."""
+
+    def __init__(self, engine: WhisperEngine) -> None:
+        self.engine = engine
+        self.name = engine.name
+        self.failed = False
+
+    def transcribe(self, audio: Audio, options: DecodeOptions) -> Any:
+        return self.engine.transcribe(audio, options)
+
+    def decode_windows(self, windows: Any, options: DecodeOptions) -> list[WindowResult]:
+        if not self.failed and options.prompt is None:
+            self.failed = True
+            raise OSError("the device went away")
+        return self.engine.decode_windows(windows, options)
+
+
+async def test_a_failed_batch_retries_its_chunks_and_spares_the_others(
+    ctx: dict[str, Any], engine: WhisperEngine, executor: Any, resources: Resources
+) -> None:
+    speech = await load(FIXTURES / "speech.mp4")
+    flaky = FailsOnce(engine)
+    async with Gatherer(flaky, executor, size=8, wait_ms=300).running() as gatherer:
+        worker = {**ctx, "gatherer": gatherer}
+        hit = [await stored_chunk(resources, speech) for _ in range(2)]
+        spared = await stored_chunk(resources, speech)
+        async with resources.sessions() as session:
+            row = await session.get(Job, spared.id)
+            assert row is not None
+            row.prompt = "A recording."  # another call's options: a batch of its own
+            await session.commit()
+        outcomes = await asyncio.gather(
+            *(transcribe_chunk(worker, {"job_id": j.id, "index": 0}) for j in [*hit, spared]),
+            return_exceptions=True,
+        )
+        assert [type(o).__name__ for o in outcomes] == ["Retry", "Retry", "str"]
+        assert outcomes[2] == "done"
+        for job in hit:  # arq delivers them again
+            assert (await transcribed(worker, resources, job)).attempts == 2
+    assert await status_of(resources, spared.id) == JobStatus.completed
