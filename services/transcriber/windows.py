@@ -85,40 +85,46 @@ def decode_batch(
     model: WhisperModel, windows: Sequence[Window], request: Request
 ) -> list[WindowResult]:
     """Blocking: features, pad, encode, generate, align: one batched model call."""
-    from faster_whisper.audio import pad_or_trim
-    from faster_whisper.tokenizer import Tokenizer
-    from faster_whisper.transcribe import BatchedInferencePipeline
-
-    multilingual = bool(model.model.is_multilingual)
-    detect = multilingual and request.language is None
-    tokenizer = Tokenizer(
-        model.hf_tokenizer, multilingual, task=request.task, language=request.language or "en"
+    tokenizer = _tokenizer(model, request.task, request.language or "en")
+    detect = bool(model.model.is_multilingual) and request.language is None
+    encoded, outputs = _generate(model, windows, tokenizer, _options(tokenizer, request, detect))
+    languages = (
+        _languages(model, encoded) if detect else [(tokenizer.language_code, 1.0)] * len(windows)
     )
-    options = _options(tokenizer, request, detect)
-    features = np.stack([pad_or_trim(model.feature_extractor(w.audio)[..., :-1]) for w in windows])
-    encoded, outputs = BatchedInferencePipeline(model).generate_segment_batched(
-        features, tokenizer, options
-    )
-    languages = _languages(model, encoded, len(windows)) if detect else None
     sizes = [int(np.ceil(w.duration) * model.frames_per_second) for w in windows]
     segmented = [
         _split(model, tokenizer, output, size, w.duration)
         for output, size, w in zip(outputs, sizes, windows, strict=True)
     ]
-    chosen = (
-        [lang for lang, _ in languages] if languages else [tokenizer.language_code] * len(windows)
-    )
-    _add_words(model, tokenizer, request.task, encoded, segmented, sizes, chosen)
+    _add_words(model, request.task, encoded, segmented, sizes, [lang for lang, _ in languages])
     return [
-        WindowResult(
-            language=lang,
-            language_probability=prob,
-            segments=to_chunk_clock(segments, window.pieces),
-        )
-        for (lang, prob), segments, window in zip(
-            languages or [(chosen[0], 1.0)] * len(windows), segmented, windows, strict=True
-        )
+        WindowResult(lang, prob, to_chunk_clock(segments, window.pieces))
+        for (lang, prob), segments, window in zip(languages, segmented, windows, strict=True)
     ]
+
+
+def _tokenizer(model: WhisperModel, task: str, language: str) -> Tokenizer:
+    from faster_whisper.tokenizer import Tokenizer
+
+    return Tokenizer(model.hf_tokenizer, bool(model.model.is_multilingual), task, language)
+
+
+def _generate(
+    model: WhisperModel,
+    windows: Sequence[Window],
+    tokenizer: Tokenizer,
+    options: TranscriptionOptions,
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Each window's features padded to 30 s, then the pipeline's own batched encode and
+    generate (which also picks each window's language when asked to)."""
+    from faster_whisper.audio import pad_or_trim
+    from faster_whisper.transcribe import BatchedInferencePipeline
+
+    features = np.stack([pad_or_trim(model.feature_extractor(w.audio)[..., :-1]) for w in windows])
+    encoded, outputs = BatchedInferencePipeline(model).generate_segment_batched(
+        features, tokenizer, options
+    )
+    return encoded, outputs
 
 
 def _options(tokenizer: Tokenizer, request: Request, detect: bool) -> TranscriptionOptions:
@@ -158,10 +164,10 @@ def _options(tokenizer: Tokenizer, request: Request, detect: bool) -> Transcript
     )
 
 
-def _languages(model: WhisperModel, encoded: Any, count: int) -> list[tuple[str, float]]:
+def _languages(model: WhisperModel, encoded: Any) -> list[tuple[str, float]]:
     """Each window's most likely language, as `generate_segment_batched` chose it."""
     found = model.model.detect_language(encoded)
-    return [(str(ranked[0][0])[2:-2], float(ranked[0][1])) for ranked in found[:count]]
+    return [(str(ranked[0][0])[2:-2], float(ranked[0][1])) for ranked in found]
 
 
 def _split(
@@ -190,7 +196,6 @@ def _split(
 
 def _add_words(
     model: WhisperModel,
-    tokenizer: Tokenizer,
     task: str,
     encoded: Any,
     segmented: list[list[dict[str, Any]]],
@@ -199,17 +204,14 @@ def _add_words(
 ) -> None:
     """Word times for every window: one alignment call per language in the batch, then
     faster-whisper's word heuristics over each window on its own."""
-    from faster_whisper.tokenizer import Tokenizer
-
-    texts = [_text_tokens(segments, tokenizer) for segments in segmented]
     for language in sorted(set(languages)):
+        aligner = _tokenizer(model, task, language)
+        texts = [_text_tokens(segments, aligner) for segments in segmented]
         picked = [i for i, lang in enumerate(languages) if lang == language and texts[i]]
         if not picked:
             continue
-        aligner = Tokenizer(
-            model.hf_tokenizer, bool(model.model.is_multilingual), task=task, language=language
-        )
-        features = encoded if len(picked) == len(languages) else _rows(encoded, picked)
+        whole = len(picked) == len(languages)
+        features, _held = (encoded, None) if whole else _rows(encoded, picked)
         alignments = model.find_alignment(
             aligner, [texts[i] for i in picked], features, [sizes[i] for i in picked]
         )
@@ -217,15 +219,16 @@ def _add_words(
             _words_of_one(model, aligner, segmented[i], sizes[i], alignment)
 
 
-def _rows(encoded: Any, picked: list[int]) -> Any:
-    """The encoder output of some windows only (a batch holding several languages)."""
+def _rows(encoded: Any, picked: list[int]) -> tuple[Any, npt.NDArray[Any]]:
+    """The encoder output of some windows only (a batch holding several languages), and
+    the array behind it: a CPU StorageView borrows that memory, so the caller keeps it."""
     import ctranslate2
 
-    device = encoded.device
     rows = np.ascontiguousarray(np.asarray(encoded.to_device(ctranslate2.Device.cpu))[picked])
-    return ctranslate2.StorageView.from_array(rows).to_device(
-        ctranslate2.Device.cuda if device == "cuda" else ctranslate2.Device.cpu
-    )
+    view = ctranslate2.StorageView.from_array(rows)
+    if encoded.device == "cuda":
+        view = view.to_device(ctranslate2.Device.cuda)
+    return view, rows
 
 
 def _text_tokens(segments: list[dict[str, Any]], tokenizer: Tokenizer) -> list[int]:
