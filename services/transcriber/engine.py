@@ -8,16 +8,18 @@ model a job chose (`VTX_MODELS`) loads the first time a chunk needs it, and at m
 from __future__ import annotations
 
 import dataclasses
+import math
+import subprocess
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-import numpy.typing as npt
 import structlog
 
+from services.transcriber.windows import Audio, Request, Window, WindowResult, decode_batch
 from shared.config import Settings
 from shared.machine import available_cores
 from shared.speech_models import resolve_model
@@ -29,14 +31,13 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-Audio = npt.NDArray[np.float32]
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
 @dataclass(frozen=True)
 class EngineResult:
-    language: str
-    language_probability: float
+    language: str | None  # None: a chunk without speech, language not given
+    language_probability: float | None
     segments: list[Segment]
 
 
@@ -62,6 +63,12 @@ class Engine(Protocol):
         """Blocking: call it from a worker thread, never on the event loop."""
         ...
 
+    def decode_windows(
+        self, windows: Sequence[Window], options: DecodeOptions
+    ) -> list[WindowResult]:
+        """Blocking: every window in one batched model call, results in the same order."""
+        ...
+
 
 def resolve_device(device: str) -> str:
     if device != "auto":
@@ -78,6 +85,12 @@ def resolve_compute_type(compute_type: str, device: str) -> str:
 
 
 MAX_AUTO_PROCESSES = 4
+CPU_BATCH = 8
+CUDA_BATCH_UNKNOWN = 8
+CUDA_MAX_BATCH = 32
+CUDA_RESERVED_MIB = 3072  # the weights and workspace of the largest model, float16
+CUDA_MIB_PER_WINDOW = 384  # one more window of encoder output and beams, float16
+WINDOWS_PER_CHUNK = 2  # a 60-s chunk of speech is two or three 30-s windows
 
 
 @dataclass(frozen=True)
@@ -88,8 +101,10 @@ class Layout:
     worker each ran 1.27x the best single faster-whisper process, one process with two
     CTranslate2 workers only 1.02x (what a chunk does in Python holds the GIL); and
     beam 1 was as accurate as beam 5 on CPU at two thirds of the time. So on CPU: one
-    process per core (each holds its own model, hence the cap), beam 1; on CUDA: one
-    process, one chunk at a time, beam 5.
+    process per core (each holds its own model, hence the cap), beam 1, batches of 8
+    speech windows; on CUDA: one process, beam 5, batches as large as the free GPU
+    memory holds. Each process holds enough chunks at once (`chunks_held`, arq's
+    max_jobs) to fill its batches: batches run one at a time, on one model replica.
     """
 
     device: str
@@ -98,15 +113,47 @@ class Layout:
     workers: int
     threads: int
     beam_size: int
+    batch_size: int
+    chunks_held: int
 
 
-def layout(settings: Settings, cores: int | None = None) -> Layout:
-    """Settings win; what they leave at 0 is chosen for the device and the cores."""
+def gpu_free_mib() -> int | None:
+    """Free memory of the first GPU, in MiB; None when nvidia-smi cannot tell."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+        return int(out.split()[0])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def cuda_batch(free_mib: int | None) -> int:
+    """What is left of the GPU after the model, shared out in windows."""
+    if free_mib is None:
+        return CUDA_BATCH_UNKNOWN
+    spare = (free_mib - CUDA_RESERVED_MIB) // CUDA_MIB_PER_WINDOW
+    return max(1, min(CUDA_MAX_BATCH, spare))
+
+
+def layout(
+    settings: Settings,
+    cores: int | None = None,
+    free_mib: Callable[[], int | None] = gpu_free_mib,
+) -> Layout:
+    """Settings win; what they leave at 0 is chosen for the device and the cores.
+
+    The GPU is asked for its free memory only when the batch size is left to the code."""
     device = resolve_device(settings.device)
     cores = cores or available_cores()
     gpu = device == "cuda"
     processes = settings.transcriber_processes or (1 if gpu else min(cores, MAX_AUTO_PROCESSES))
     workers = settings.transcriber_workers or (1 if gpu else max(1, cores // processes))
+    batch = settings.batch_size or (cuda_batch(free_mib()) if gpu else CPU_BATCH)
     return Layout(
         device=device,
         compute_type=resolve_compute_type(settings.compute_type, device),
@@ -114,13 +161,16 @@ def layout(settings: Settings, cores: int | None = None) -> Layout:
         workers=workers,
         threads=settings.cpu_threads or max(1, cores // (processes * workers)),
         beam_size=settings.beam_size or (5 if gpu else 1),
+        batch_size=batch,
+        chunks_held=max(workers, math.ceil(batch / WINDOWS_PER_CHUNK)),
     )
 
 
 def temperatures(temperature: float | None) -> tuple[float, ...]:
     """Deterministic unless asked otherwise: the same audio gives the same words, which
     is what makes a retried or twice-delivered chunk harmless. Whisper's fallbacks to
-    sampling start only from a temperature a request chose."""
+    sampling start only from a temperature a request chose. Batched windows use only the
+    first: a request's temperature, with no fallback (as `BatchedInferencePipeline`)."""
     if temperature is None:
         return (0.0,)
     return (temperature, *(t for t in FALLBACK_TEMPERATURES if t > temperature))
@@ -227,3 +277,42 @@ class WhisperEngine:
             for i, s in enumerate(segments)
         ]
         return EngineResult(info.language, info.language_probability, out)
+
+    def decode_windows(
+        self, windows: Sequence[Window], options: DecodeOptions
+    ) -> list[WindowResult]:
+        model = self.model(options.model or self.name)
+        return decode_batch(model, windows, self.request(options, model.model.is_multilingual))
+
+    def request(self, options: DecodeOptions, multilingual: bool) -> Request:
+        if not multilingual and options.task == "translate":
+            raise ValueError(
+                f"The model '{options.model or self.name}' knows only English: it cannot translate."
+            )
+        return Request(
+            language=options.language if multilingual else "en",
+            task=options.task,
+            prompt=options.prompt or None,
+            temperature=temperatures(options.temperature)[0],
+            beam_size=self.beam_size,
+        )
+
+
+def combine(
+    windows: Sequence[Window], results: Sequence[WindowResult], language: str | None
+) -> EngineResult:
+    """A chunk's windows as one result: segments in order, and the language given, else
+    the one detected over most of the chunk's speech."""
+    segments = [
+        seg.model_copy(update={"id": i})
+        for i, seg in enumerate(s for r in results for s in r.segments)
+    ]
+    if not results:
+        return EngineResult(language, None, segments)
+    speech: dict[str, float] = defaultdict(float)
+    confidence: dict[str, float] = defaultdict(float)
+    for window, result in zip(windows, results, strict=True):
+        speech[result.language] += window.duration
+        confidence[result.language] += window.duration * result.language_probability
+    best = max(speech, key=lambda lang: speech[lang])
+    return EngineResult(best, round(confidence[best] / max(speech[best], 1e-9), 4), segments)

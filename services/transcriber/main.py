@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 from fastapi import FastAPI, Request
 
+from services.transcriber.batching import Gatherer
 from services.transcriber.engine import Engine, WhisperEngine, layout
 from services.transcriber.worker import transcriber_worker
 from shared.config import Settings
@@ -37,8 +38,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             open_resources(settings) as res,
         ):
             app.state.resources = res
-            extra = {"engine": loaded, "executor": executor, "layout": plan}
-            async with running(res, "transcriber", lambda ctx: transcriber_worker(res, ctx), extra):
+            gatherer = Gatherer(loaded, executor, plan.batch_size, settings.batch_wait_ms)
+            extra = {"engine": loaded, "executor": executor, "layout": plan, "gatherer": gatherer}
+            async with (
+                gatherer.running(),
+                running(res, "transcriber", lambda ctx: transcriber_worker(res, ctx), extra),
+            ):
                 yield
 
     def checks(request: Request) -> Mapping[str, Check]:

@@ -21,7 +21,9 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.transcriber.engine import DecodeOptions, Engine, EngineResult
+from services.transcriber.batching import Gatherer
+from services.transcriber.engine import DecodeOptions, Engine, EngineResult, combine
+from services.transcriber.windows import Audio, Speech, Window, cut_windows
 from shared.metrics import AUDIO_SECONDS, CHUNK_RETRIES, REALTIME_FACTOR, STAGE_SECONDS
 from shared.models import Chunk, ChunkStatus, Job, JobStatus, Transcript, utcnow
 from shared.pipeline import outcomes
@@ -144,20 +146,51 @@ def decode_options(job: Job) -> DecodeOptions:
 async def _run_engine(
     ctx: dict[str, Any], res: Resources, chunk: Chunk, options: DecodeOptions
 ) -> tuple[EngineResult, float]:
-    engine: Engine = ctx["engine"]
+    """Decode the chunk: sequentially without VAD, else its speech windows, batched with
+    whatever else this process holds."""
     executor: Executor = ctx["executor"]
     pcm = await transient(res.store.get_bytes)(chunk.key)
     began = time.perf_counter()
     loop = asyncio.get_running_loop()
-    result = await loop.run_in_executor(executor, _transcribe_pcm, engine, pcm, options)
+    if chunk.speech is None:
+        result = await loop.run_in_executor(executor, _transcribe_pcm, ctx["engine"], pcm, options)
+    else:
+        result = await _decode_speech(ctx, pcm, chunk.speech, options)
     return result, time.perf_counter() - began
 
 
 def _transcribe_pcm(engine: Engine, pcm: bytes, options: DecodeOptions) -> EngineResult:
     """On the executor: the conversion of a whole chunk to float samples is CPU work
     (tens of MB for a long chunk) that would stall the worker's loop."""
-    audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
-    return engine.transcribe(audio, options)
+    return engine.transcribe(_samples(pcm), options)
+
+
+def _samples(pcm: bytes) -> Audio:
+    return np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+
+
+async def _decode_speech(
+    ctx: dict[str, Any], pcm: bytes, speech: Speech, options: DecodeOptions
+) -> EngineResult:
+    """No speech, no model call. Without a gatherer in ctx (a bare worker, tests), the
+    chunk's windows make one batch of their own."""
+    if not speech:
+        return combine([], [], options.language)
+    windows = await asyncio.to_thread(_windows, pcm, speech)
+    gatherer: Gatherer | None = ctx.get("gatherer")
+    if gatherer is not None:
+        results = await gatherer.decode(windows, options)
+    else:
+        engine: Engine = ctx["engine"]
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(
+            ctx["executor"], engine.decode_windows, windows, options
+        )
+    return combine(windows, results, options.language)
+
+
+def _windows(pcm: bytes, speech: Speech) -> list[Window]:
+    return cut_windows(_samples(pcm), speech)
 
 
 async def _on_error(res: Resources, job_id: str, index: int, attempts: int, exc: Exception) -> None:

@@ -13,13 +13,14 @@ from shared.worker import create_worker
 
 
 def transcriber_worker(res: Resources, ctx: dict[str, Any]) -> Worker:
-    """ctx carries `engine`, `executor` and `layout` besides the resources."""
-    # One extra slot so a merge never waits behind a full set of chunks. Callbacks are
-    # not delivered here: the gateway does that, on its own queue.
+    """ctx carries `engine`, `executor`, `gatherer` and `layout` besides the resources."""
+    # As many chunks as fill the batches, and one extra slot so a merge never waits
+    # behind a full set of chunks. Callbacks are not delivered here: the gateway does
+    # that, on its own queue.
     return create_worker(
         res.settings,
         [transcribe_chunk, merge_job],
         TRANSCRIBE_QUEUE,
         ctx,
-        max_jobs=ctx["layout"].workers + 1,
+        max_jobs=ctx["layout"].chunks_held + 1,
     )
