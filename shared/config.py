@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         default=0, ge=0, description="Transcriber processes, each with its own model."
     )
     transcriber_workers: int = Field(
-        default=0, ge=0, description="Chunks transcribed at once per process."
+        default=0, ge=0, description="Model replicas (chunks decoded at once) per process."
     )
     cpu_threads: int = Field(default=0, ge=0, description="CPU threads per chunk.")
     beam_size: int = Field(default=0, ge=0, le=20, description="Beam search width.")

@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 import structlog
 from arq import Retry
-from sqlalchemy import func, update
+from sqlalchemy import update
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.transcriber.batching import Gatherer
 from services.transcriber.engine import DecodeOptions, Engine, EngineResult, combine
@@ -27,6 +26,7 @@ from services.transcriber.windows import Audio, Speech, Window, cut_windows
 from shared.metrics import AUDIO_SECONDS, CHUNK_RETRIES, REALTIME_FACTOR, STAGE_SECONDS
 from shared.models import Chunk, ChunkStatus, Job, JobStatus, Transcript, utcnow
 from shared.pipeline import outcomes
+from shared.pipeline.chunks import count_done
 from shared.pipeline.contracts import MergePayload, TranscribePayload
 from shared.pipeline.leases import Lease, claim_chunk
 from shared.pipeline.updates import update_one
@@ -277,7 +277,7 @@ async def _merge(res: Resources, job_id: str) -> tuple[Job, Transcript] | JobSta
         status = JobStatus(job.status)
         if status != JobStatus.transcribing or job.chunks_total is None:
             return status
-        if await _count_done(session, job_id) < job.chunks_total:
+        if await count_done(session, job_id) < job.chunks_total:
             return status
         chunks = list(
             await session.exec(
@@ -286,16 +286,6 @@ async def _merge(res: Resources, job_id: str) -> tuple[Job, Transcript] | JobSta
         )
     # Validating and merging every segment of a long job is CPU work: not on the loop.
     return job, await asyncio.to_thread(_transcript, job, chunks)
-
-
-async def _count_done(session: AsyncSession, job_id: str) -> int:
-    statement = (
-        select(func.count())
-        .select_from(Chunk)
-        .where(col(Chunk.job_id) == job_id)
-        .where(col(Chunk.status) == ChunkStatus.done.value)
-    )
-    return int((await session.exec(statement)).one())
 
 
 def _transcript(job: Job, chunks: list[Chunk]) -> Transcript:
