@@ -117,6 +117,7 @@ async def _work(
     if lease.lost.is_set():  # deleted or taken over while the model ran
         return "dropped"
     if await _complete_chunk(res, chunk, result):
+        lease.ended()
         duration = chunk.end_s - chunk.start_s
         AUDIO_SECONDS.inc(duration)
         STAGE_SECONDS.labels("transcribe").observe(seconds)

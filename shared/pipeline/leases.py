@@ -53,6 +53,12 @@ class Lease:
         self._model = model
         self.owner = owner
         self.lost = asyncio.Event()
+        self._held = True
+
+    def ended(self) -> None:
+        """The update that finished the work cleared the lease with it: releasing it again
+        would be one more UPDATE and COMMIT per chunk for nothing."""
+        self._held = False
 
     async def _update(self, where: ColumnElement[bool], **values: Any) -> bool:
         statement = update(self._model).where(self._target).where(where).values(**values)
@@ -64,6 +70,9 @@ class Lease:
         return await self._update(mine, lease_expires_at=expires)
 
     async def release(self) -> None:
+        if not self._held:
+            return
+        self._held = False
         mine = col(self._model.lease_owner) == self.owner
         await self._update(mine, lease_owner=None, lease_expires_at=None)
 

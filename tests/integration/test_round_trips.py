@@ -11,7 +11,8 @@ from typing import Any
 
 from sqlalchemy import event
 
-from shared.models import CallbackStatus, Job, JobStatus, utcnow
+from shared.models import CallbackStatus, Chunk, Job, JobStatus, utcnow
+from shared.pipeline.leases import claim_chunk
 from shared.pipeline.outcomes import settle
 from shared.runtime import Resources
 from shared.store import media_key
@@ -99,3 +100,29 @@ async def test_a_job_in_another_state_is_left_alone(resources: Resources) -> Non
         await settle(resources, job.id, JobStatus.failed)
     assert sent == ["SELECT"]
     assert (await reload(resources, job.id)).callback_status is None
+
+
+async def test_a_lease_its_work_cleared_is_not_released_again(resources: Resources) -> None:
+    """A chunk's completing UPDATE clears its lease; the heartbeat's exit then sends
+    nothing, where an unfinished piece of work still gives its lease back."""
+    job = Job(media_key="m", chunk_seconds=60, status=JobStatus.transcribing.value)
+    async with resources.sessions() as session:
+        session.add(job)
+        await session.commit()
+        session.add(Chunk(job_id=job.id, index=0, start_s=0, end_s=1, key="k"))
+        session.add(Chunk(job_id=job.id, index=1, start_s=1, end_s=2, key="k"))
+        await session.commit()
+    done = await claim_chunk(resources.sessions, job.id, 0, "worker-a", 30)
+    unfinished = await claim_chunk(resources.sessions, job.id, 1, "worker-a", 30)
+    assert done is not None and unfinished is not None
+    with statements(resources) as sent:
+        async with done.heartbeat(30):
+            done.ended()
+    assert sent == []
+    with statements(resources) as sent:
+        async with unfinished.heartbeat(30):
+            pass
+    assert sent[0] == "UPDATE"
+    async with resources.sessions() as session:
+        chunk = await session.get(Chunk, (job.id, 1))
+    assert chunk is not None and chunk.lease_owner is None
