@@ -202,26 +202,26 @@ def _add_words(
     sizes: list[int],
     languages: list[str],
 ) -> None:
-    """Word times for every window: one alignment call per language in the batch, then
-    faster-whisper's word heuristics over each window on its own."""
-    for language in sorted(set(languages)):
+    """Word times for every window, each aligned on its own, then faster-whisper's word
+    heuristics over each window on its own.
+
+    One alignment call per window, not per batch: CTranslate2 pads a batch's texts to the
+    longest and normalises the attention over every token, padding included, so a batched
+    alignment moved a word by a frame depending on what else was in the batch. The
+    encoder output and the generated tokens do not depend on the batch (checked)."""
+    for i, (segments, language) in enumerate(zip(segmented, languages, strict=True)):
         aligner = _tokenizer(model, task, language)
-        texts = [_text_tokens(segments, aligner) for segments in segmented]
-        picked = [i for i, lang in enumerate(languages) if lang == language and texts[i]]
-        if not picked:
+        text = _text_tokens(segments, aligner)
+        if not text:
             continue
-        whole = len(picked) == len(languages)
-        features, _held = (encoded, None) if whole else _rows(encoded, picked)
-        alignments = model.find_alignment(
-            aligner, [texts[i] for i in picked], features, [sizes[i] for i in picked]
-        )
-        for i, alignment in zip(picked, alignments, strict=True):
-            _words_of_one(model, aligner, segmented[i], sizes[i], alignment)
+        features, _held = _rows(encoded, [i])
+        (alignment,) = model.find_alignment(aligner, [text], features, [sizes[i]])
+        _words_of_one(model, aligner, segments, sizes[i], alignment)
 
 
 def _rows(encoded: Any, picked: list[int]) -> tuple[Any, npt.NDArray[Any]]:
-    """The encoder output of some windows only (a batch holding several languages), and
-    the array behind it: a CPU StorageView borrows that memory, so the caller keeps it."""
+    """The encoder output of some windows only, and the array behind it: a CPU
+    StorageView borrows that memory, so the caller keeps it."""
     import ctranslate2
 
     rows = np.ascontiguousarray(np.asarray(encoded.to_device(ctranslate2.Device.cpu))[picked])

@@ -127,7 +127,7 @@ async def test_a_chunk_gives_the_same_words_alone_and_batched_with_another_jobs_
     theirs = await load(FIXTURES / "german.mp3")
     alone, shared = await same_alone_and_batched(batched, resources, ours, theirs)
     assert timed_words(alone) and timed_words(alone) == timed_words(shared)
-    assert [s["text"] for s in alone.segments or []] == [s["text"] for s in shared.segments or []]
+    assert alone.segments == shared.segments  # probabilities too, to the last bit
     text = " ".join(s["text"] for s in alone.segments or [])
     assert recall(speech_words, text) >= 0.85, text
 
@@ -178,6 +178,7 @@ async def test_real_recordings_give_the_same_words_alone_and_batched(
     harvard = await load(SHARED_MEDIA / "harvard_list72_8k.wav")
     alone, shared = await same_alone_and_batched(batched, resources, jfk, harvard)
     assert timed_words(alone) == timed_words(shared)
+    assert alone.segments == shared.segments
     heard = " ".join(word for word, _, _ in timed_words(alone))
     reference = "ask not what your country can do for you ask what you can do for your country"
     assert recall(words(reference), heard) == 1.0
@@ -328,3 +329,22 @@ async def test_a_failed_batch_retries_its_chunks_and_spares_the_others(
         for job in hit:  # arq delivers them again
             assert (await transcribed(worker, resources, job)).attempts == 2
     assert await status_of(resources, spared.id) == JobStatus.completed
+
+
+async def test_every_window_decodes_alone_as_it_does_in_any_batch(engine: WhisperEngine) -> None:
+    """Word times and probabilities to the last bit, against windows of other lengths and
+    texts: a batched alignment pads every text to the longest and used to move words."""
+    sources = [FIXTURES / "speech.mp4", FIXTURES / "german.mp3"]
+    windows = [w for path in sources for w in windows_of(await load(path))]
+    assert len(windows) >= 3
+    options = DecodeOptions()
+    together = await asyncio.to_thread(engine.decode_windows, windows, options)
+    for window, batched in zip(windows, together, strict=True):
+        (alone,) = await asyncio.to_thread(engine.decode_windows, [window], options)
+        assert alone.segments == batched.segments
+
+
+def windows_of(audio: Audio) -> list[Window]:
+    """Each speech piece a window of its own: windows of many lengths and texts."""
+    pieces = speech_windows(audio)
+    return cut_windows(audio, [[piece] for window in pieces for piece in window])

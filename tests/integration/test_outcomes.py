@@ -142,6 +142,9 @@ class UnreachableEngine:
         self.calls += 1
         raise ConnectionResetError("connection reset by peer")
 
+    def decode_windows(self, windows: Any, options: DecodeOptions) -> Any:
+        return self.transcribe(windows, options)
+
 
 async def test_a_transient_chunk_error_is_retried_until_the_tries_run_out(
     ctx: dict[str, Any], resources: Resources, speech_mp4: Path
