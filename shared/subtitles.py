@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 _SENTENCE_END = (".", "?", "!", "\u2026", "\u3002", "\uff1f", "\uff01")
 _CLAUSE_END = (",", ";", ":", "\u2014", "\u2013", "\u3001", "\uff0c")
 _CLOSERS = "\"')]\u00bb\u201d\u2019"
+MIN_CUE_SECONDS = 1.0  # shortest a cue is shown, where the next cue leaves room
+MIN_GAP_SECONDS = 0.08  # two frames at 25 fps between one speaker's cues
 _SENTENCE, _CLAUSE, _PLAIN = 0, 1, 3  # the cost of a break after such a word
 
 
@@ -38,10 +40,12 @@ class CueRules(BaseModel):
         default=2, ge=1, le=10, description="Lines per subtitle cue (SRT, VTT)"
     )
     max_cue_seconds: float = Field(
-        default=7.0, ge=1, le=60, description="Longest a subtitle cue stays up, in seconds"
+        default=7.0,
+        ge=1,
+        le=60,
+        allow_inf_nan=False,
+        description="Longest a subtitle cue stays up, in seconds",
     )
-    min_cue_seconds: float = Field(default=1.0, ge=0, le=1)
-    min_gap_seconds: float = Field(default=0.08, ge=0, le=1)
 
 
 @dataclass(frozen=True)
@@ -236,15 +240,15 @@ def _timed(cues: list[Cue], rules: CueRules) -> list[Cue]:
     for i, cue in enumerate(out):  # a cue too short for any gap pushes its successor
         prev = by_speaker.get(cue.speaker)
         by_speaker[cue.speaker] = i
-        if prev is not None and cue.start < out[prev].end + rules.min_gap_seconds:
-            start = out[prev].end + rules.min_gap_seconds
+        if prev is not None and cue.start < out[prev].end + MIN_GAP_SECONDS:
+            start = out[prev].end + MIN_GAP_SECONDS
             out[i] = replace(cue, start=start, end=max(cue.end, start + 0.001))
     return out
 
 
 def _fit_before(cue: Cue, nxt: Cue | None, rules: CueRules) -> Cue:
-    end = max(cue.end, cue.start + rules.min_cue_seconds)
+    end = max(cue.end, cue.start + MIN_CUE_SECONDS)
     end = min(end, cue.start + rules.max_cue_seconds)
     if nxt is not None:
-        end = min(end, nxt.start - rules.min_gap_seconds)
+        end = min(end, nxt.start - MIN_GAP_SECONDS)
     return replace(cue, end=max(end, cue.start + 0.001))
