@@ -224,7 +224,7 @@ def check_subtitles(suite: Suite, job_id: str) -> None:
 def test_subtitles_of_an_mp4_follow_the_rules(suite: Suite, speech_mp4: Path) -> None:
     job = suite.wait_for(upload(suite, speech_mp4).json()["id"])
     assert job["status"] == "completed", job
-    check_subtitles(suite, job["id"])
+    check_subtitles(suite, str(job["id"]))
     url = f"{suite.gateway}/v1/jobs/{job['id']}/transcript"
     narrow = httpx.get(url, params={"format": "srt", "max_line_width": "20"}).text
     assert narrow != httpx.get(url, params={"format": "srt"}).text
@@ -235,7 +235,7 @@ def test_subtitles_of_an_mp4_follow_the_rules(suite: Suite, speech_mp4: Path) ->
 def test_subtitles_of_real_recordings_follow_the_rules(suite: Suite, name: str) -> None:
     job = suite.wait_for(upload(suite, SHARED_MEDIA / name).json()["id"])
     assert job["status"] == "completed", job
-    check_subtitles(suite, job["id"])
+    check_subtitles(suite, str(job["id"]))
 
 
 @pytest.mark.parametrize(
