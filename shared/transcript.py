@@ -8,12 +8,20 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from shared.subtitles import CueRules, build_cues
+
+
+def _absent(value: object) -> bool:
+    """A speaker is written only where one was found: transcripts without stay as they were."""
+    return value is None
+
 
 class Word(BaseModel):
     start: float
     end: float
     word: str
     probability: float = 1.0
+    speaker: str | None = Field(default=None, exclude_if=_absent)
 
 
 class Segment(BaseModel):
@@ -22,6 +30,7 @@ class Segment(BaseModel):
     end: float
     text: str
     words: list[Word] = Field(default_factory=list)
+    speaker: str | None = Field(default=None, exclude_if=_absent)
 
 
 class TranscriptDoc(BaseModel):
@@ -107,22 +116,23 @@ def render_txt(doc: TranscriptDoc) -> str:
     return "".join(f"{_one_line(s.text)}\n" for s in doc.segments if s.text.strip())
 
 
-def render_srt(doc: TranscriptDoc) -> str:
+def render_srt(doc: TranscriptDoc, rules: CueRules | None = None) -> str:
     cues = []
-    for n, seg in enumerate((s for s in doc.segments if s.text.strip()), start=1):
+    for n, cue in enumerate(build_cues(doc, rules or CueRules()), start=1):
         # A blank line ends a cue and "-->" starts timing: neither may appear in text.
-        text = _one_line(seg.text).replace("-->", "->")
-        cues.append(f"{n}\n{timestamp(seg.start, ',')} --> {timestamp(seg.end, ',')}\n{text}\n")
+        text = "\n".join(line.replace("-->", "->") for line in cue.lines)
+        cues.append(f"{n}\n{timestamp(cue.start, ',')} --> {timestamp(cue.end, ',')}\n{text}\n")
     return "\n".join(cues)
 
 
-def render_vtt(doc: TranscriptDoc) -> str:
+def render_vtt(doc: TranscriptDoc, rules: CueRules | None = None) -> str:
     cues = ["WEBVTT\n"]
-    for seg in doc.segments:
-        if not seg.text.strip():
-            continue
-        text = _one_line(seg.text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        cues.append(f"{timestamp(seg.start, '.')} --> {timestamp(seg.end, '.')}\n{text}\n")
+    for cue in build_cues(doc, rules or CueRules()):
+        text = "\n".join(
+            line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            for line in cue.lines
+        )
+        cues.append(f"{timestamp(cue.start, '.')} --> {timestamp(cue.end, '.')}\n{text}\n")
     return "\n".join(cues)
 
 
@@ -144,11 +154,14 @@ def render_json(doc: TranscriptDoc) -> str:
 RENDERERS: dict[Format, Callable[[TranscriptDoc], str]] = {
     Format.json: render_json,
     Format.txt: render_txt,
-    Format.srt: render_srt,
-    Format.vtt: render_vtt,
     Format.tsv: render_tsv,
 }
 
 
-def render(doc: TranscriptDoc, fmt: Format) -> str:
+def render(doc: TranscriptDoc, fmt: Format, rules: CueRules | None = None) -> str:
+    """The doc in `fmt`; SRT and VTT cues are cut by `rules` (default: broadcast rules)."""
+    if fmt == Format.srt:
+        return render_srt(doc, rules)
+    if fmt == Format.vtt:
+        return render_vtt(doc, rules)
     return RENDERERS[fmt](doc)

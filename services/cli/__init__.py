@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from shared.config import Settings
+from shared.subtitles import CueRules
 from shared.transcript import Format
 
 app = typer.Typer(
@@ -146,6 +148,15 @@ def transcribe(
     api_key: Annotated[
         str | None, typer.Option(envvar="VTX_API_KEY", help="When the server requires keys.")
     ] = None,
+    max_line_width: Annotated[
+        int | None, typer.Option(help="SRT/VTT: characters a line (server default 42).")
+    ] = None,
+    max_line_count: Annotated[
+        int | None, typer.Option(help="SRT/VTT: lines a cue (server default 2).")
+    ] = None,
+    max_cue_seconds: Annotated[
+        float | None, typer.Option(help="SRT/VTT: longest a cue lasts (server default 7).")
+    ] = None,
 ) -> None:
     """Upload FILE to a running gateway, show progress, write the transcript."""
     from services.cli.client import JobRequest, transcribe_file
@@ -153,7 +164,24 @@ def transcribe(
     settings = Settings()
     url = server or local_gateway(settings)
     options = JobRequest(language=language, chunk_seconds=chunk_seconds, vad=vad)
-    raise typer.Exit(transcribe_file(url, file, format, output, options, timeout, api_key))
+    given = {
+        "max_line_width": max_line_width,
+        "max_line_count": max_line_count,
+        "max_cue_seconds": max_cue_seconds,
+    }
+    rules = subtitle_rules({k: v for k, v in given.items() if v is not None})
+    code = transcribe_file(url, file, format, output, options, timeout, api_key, rules)
+    raise typer.Exit(code)
+
+
+def subtitle_rules(given: dict[str, float]) -> CueRules:
+    """The rules asked for, checked before the upload: a bad one fails at once."""
+    try:
+        return CueRules.model_validate(given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "--" + str(first["loc"][0]).replace("_", "-")
+        raise typer.BadParameter(first["msg"], param_hint=name) from None
 
 
 def local_gateway(settings: Settings) -> str:

@@ -24,6 +24,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from shared.subtitles import CueRules
 from shared.transcript import Format
 
 console = Console(stderr=True)
@@ -80,7 +81,11 @@ def transcribe_file(
     options: JobRequest,
     timeout: float,
     api_key: str | None = None,
+    rules: CueRules | None = None,
 ) -> int:
+    """Upload, follow, fetch; SRT and VTT cues cut by `rules` (the server's defaults
+    for any rule not given)."""
+    query = {"format": fmt.value, **(rules.model_dump(exclude_unset=True) if rules else {})}
     data: dict[str, Any] = dict(options.form())
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     timeouts = httpx.Timeout(60.0, connect=5.0)
@@ -92,7 +97,7 @@ def transcribe_file(
                 return 1
             if not _follow(client, job, path.name, deadline):
                 return 1
-            response = client.get(f"/v1/jobs/{job['id']}/transcript", params={"format": fmt})
+            response = client.get(f"/v1/jobs/{job['id']}/transcript", params=query)
         except httpx.HTTPError as exc:
             console.print(f"[red]cannot reach the gateway at {server}:[/red] {exc}")
             return 2

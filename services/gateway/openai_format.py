@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from fastapi import Response
 
+from shared.subtitles import CueRules
 from shared.transcript import TranscriptDoc, render_srt, render_vtt
 
 
@@ -53,14 +54,18 @@ def verbose(doc: TranscriptDoc, task: str, words: bool, segments: bool) -> dict[
 
 
 def respond(
-    doc: TranscriptDoc, fmt: ResponseFormat, task: str, granularities: set[str]
+    doc: TranscriptDoc,
+    fmt: ResponseFormat,
+    task: str,
+    granularities: set[str],
+    rules: CueRules | None = None,
 ) -> Response:
     if fmt == ResponseFormat.text:
         return Response(doc.text + "\n", media_type="text/plain; charset=utf-8")
     if fmt == ResponseFormat.srt:
-        return Response(render_srt(doc), media_type="text/plain; charset=utf-8")
+        return Response(render_srt(doc, rules), media_type="text/plain; charset=utf-8")
     if fmt == ResponseFormat.vtt:
-        return Response(render_vtt(doc), media_type="text/plain; charset=utf-8")
+        return Response(render_vtt(doc, rules), media_type="text/plain; charset=utf-8")
     if fmt == ResponseFormat.verbose_json:
         words = "word" in granularities
         segments = "segment" in granularities or not granularities

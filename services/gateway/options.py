@@ -16,11 +16,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from services.gateway.numbers import READ_DECIMAL
+from services.gateway.numbers import READ_DECIMAL, decimal, integer
 from services.gateway.problems import InvalidField
 from services.gateway.uploads import FILE_FIELD
 from shared.languages import WHISPER_LANGUAGES
 from shared.netguard import Refused, check_url
+from shared.subtitles import CueRules
 
 # C0 controls but tab and line breaks, DEL and C1: no text field has a use for them
 # (and PostgreSQL refuses NUL in text).
@@ -215,3 +216,36 @@ def parse_options(fields: dict[str, str], form: Form = JOB_FORM) -> JobOptions:
         first = exc.errors()[0]["loc"] if exc.errors() else ()
         param = ".".join(str(part) for part in first) or None
         raise InvalidField(f"Invalid form field: {problems}.", param=param) from exc
+
+
+class SubtitleOptions(CueRules):
+    """The subtitle rules as a request sends them (query or form): numbers read the one
+    strict way, bounds and defaults those of `CueRules`."""
+
+    @field_validator("max_line_width", "max_line_count", mode="before")
+    @classmethod
+    def _whole(cls, value: object) -> object:
+        return integer(value) if isinstance(value, str) else value
+
+    @field_validator("max_cue_seconds", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        return decimal(value) if isinstance(value, str) else value
+
+
+def subtitle_fields() -> dict[str, dict[str, Any]]:
+    """The rules as form properties, for a `Form`'s own fields."""
+    schema = SubtitleOptions.model_json_schema()["properties"]
+    return {name: {k: v for k, v in prop.items() if k != "title"} for name, prop in schema.items()}
+
+
+def parse_subtitles(fields: dict[str, str]) -> SubtitleOptions:
+    """The form's subtitle fields; an empty field counts as absent."""
+    data = {k: v for k, v in fields.items() if k in SubtitleOptions.model_fields and v != ""}
+    try:
+        return SubtitleOptions.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        raise InvalidField(f"Invalid form field: {name}: {message}.", param=name) from exc

@@ -10,6 +10,7 @@ import httpx
 
 from tests.conftest import recall
 from tests.e2e.conftest import Suite
+from tests.subtitle_rules import assert_rules, parse, words_of
 
 
 def test_vtx_transcribe_writes_subtitles_and_draws_progress(
@@ -53,3 +54,33 @@ def test_vtx_transcribe_no_vad_reaches_the_job(
     assert recall(speech_words, result.stdout) >= 0.85
     jobs = httpx.get(f"{suite.gateway}/v1/jobs?limit=200").json()["items"]
     assert [j["vad"] for j in jobs if j["filename"] == named.name] == [False]
+
+
+def test_vtx_transcribe_cuts_subtitles_by_the_rules_asked(
+    suite: Suite, speech_mp4: Path, tmp_path: Path
+) -> None:
+    named = tmp_path / f"rules-{tmp_path.name}.mp4"
+    named.write_bytes(speech_mp4.read_bytes())
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "transcribe", str(named), "--server",
+         suite.gateway, "-f", "vtt", "--max-line-width", "16", "--max-line-count", "1",
+         "--max-cue-seconds", "2"],
+        capture_output=True, text=True, timeout=180, env=suite.env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    jobs = httpx.get(f"{suite.gateway}/v1/jobs?limit=200").json()["items"]
+    [job_id] = [j["id"] for j in jobs if j["filename"] == named.name]
+    doc = httpx.get(f"{suite.gateway}/v1/jobs/{job_id}/transcript").json()
+    assert_rules(parse(result.stdout), words_of(doc), width=16, count=1, longest=2)
+
+
+def test_vtx_transcribe_refuses_a_rule_out_of_range_before_uploading(
+    suite: Suite, speech_mp4: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "transcribe", str(speech_mp4),
+         "--server", suite.gateway, "--max-line-count", "0"],
+        capture_output=True, text=True, timeout=60, env=suite.env,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--max-line-count" in result.stderr

@@ -8,9 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.conftest import make_playlist_attack, make_silent_video, recall
+from tests.conftest import SHARED_MEDIA, make_playlist_attack, make_silent_video, recall
 from tests.e2e.conftest import Suite
+from tests.subtitle_rules import assert_rules, parse, words_of
 
 TYPES = {
     "json": "application/json",
@@ -192,3 +194,66 @@ def test_a_job_without_vad_says_so_and_comes_back_with_its_words(
     refused = upload(suite, speech_mp4, vad="perhaps")
     assert refused.status_code == 422
     assert "vad: 'perhaps' is not a boolean" in refused.json()["detail"]
+
+
+RULES = [
+    {},
+    {"max_line_width": "20", "max_line_count": "1", "max_cue_seconds": "2.5"},
+    {"max_line_width": "60", "max_line_count": "3", "max_cue_seconds": "10"},
+]
+RECORDINGS = ["harvard_list72_8k.wav", "hotwords.mp3"]  # under the suite's 1 MB limit
+
+
+def check_subtitles(suite: Suite, job_id: str) -> None:
+    """Every cue of the job's SRT and VTT, by default and as asked, meets every rule."""
+    url = f"{suite.gateway}/v1/jobs/{job_id}/transcript"
+    words = words_of(httpx.get(url).json())
+    assert len(words) > 10
+    for rules in RULES:
+        limits = {
+            "width": int(rules.get("max_line_width", 42)),
+            "count": int(rules.get("max_line_count", 2)),
+            "longest": float(rules.get("max_cue_seconds", 7)),
+        }
+        for fmt in ("srt", "vtt"):
+            r = httpx.get(url, params={"format": fmt, **rules})
+            assert r.status_code == 200, r.text
+            assert_rules(parse(r.text), words, **limits)  # type: ignore[arg-type]
+
+
+def test_subtitles_of_an_mp4_follow_the_rules(suite: Suite, speech_mp4: Path) -> None:
+    job = suite.wait_for(upload(suite, speech_mp4).json()["id"])
+    assert job["status"] == "completed", job
+    check_subtitles(suite, str(job["id"]))
+    url = f"{suite.gateway}/v1/jobs/{job['id']}/transcript"
+    narrow = httpx.get(url, params={"format": "srt", "max_line_width": "20"}).text
+    assert narrow != httpx.get(url, params={"format": "srt"}).text
+
+
+@pytest.mark.skipif(not SHARED_MEDIA.is_dir(), reason="../shared/media is absent")
+@pytest.mark.parametrize("name", RECORDINGS)
+def test_subtitles_of_real_recordings_follow_the_rules(suite: Suite, name: str) -> None:
+    job = suite.wait_for(upload(suite, SHARED_MEDIA / name).json()["id"])
+    assert job["status"] == "completed", job
+    check_subtitles(suite, str(job["id"]))
+
+
+@pytest.mark.parametrize(
+    "param,value",
+    [
+        ("max_line_width", "9"),
+        ("max_line_width", "1_0"),
+        ("max_line_count", "0"),
+        ("max_line_count", "11"),
+        ("max_cue_seconds", "0.5"),
+        ("max_cue_seconds", "nan"),
+    ],
+)
+def test_subtitle_rules_out_of_range_are_a_422_naming_the_parameter(
+    suite: Suite, param: str, value: str
+) -> None:
+    r = httpx.get(
+        f"{suite.gateway}/v1/jobs/{'0' * 32}/transcript", params={"format": "srt", param: value}
+    )
+    assert r.status_code == 422, r.text
+    assert param in r.text

@@ -46,6 +46,7 @@ NUMBERS = [
     "\x00",
     "5\x00",
 ]
+SUBTITLE_RULES = ("max_line_width", "max_line_count", "max_cue_seconds")
 TEXTS = ["\x00", "a\x00b", "\x1b[31m", "\u202e", "\ud800", "a" * 10_000]
 JOB_IDS = [
     "nope",
@@ -148,6 +149,10 @@ def reads(job_id: str) -> Iterator[Probe]:
         yield Probe("DELETE", job_path(odd))
     for fmt in FORMATS:
         yield Probe("GET", job_path(job_id, "/transcript"), params={"format": fmt})
+    for number in NUMBERS:
+        for rule in SUBTITLE_RULES:
+            params = {"format": "srt", rule: number}
+            yield Probe("GET", job_path(job_id, "/transcript"), params=params)
     for value in RANGES:
         for method in ("GET", "HEAD"):
             yield Probe(method, job_path(job_id, "/media"), headers={"Range": value})
@@ -172,12 +177,10 @@ def forms(not_media: bytes) -> Iterator[Probe]:
             yield Probe(
                 "POST", jobs, headers=FORM, content=raw_form((name, None, text(number)), upload)
             )
-        yield Probe(
-            "POST",
-            audio,
-            headers=FORM,
-            content=raw_form((b"temperature", None, text(number)), upload),
-        )
+        for name in (b"temperature", *(rule.encode() for rule in SUBTITLE_RULES)):
+            yield Probe(
+                "POST", audio, headers=FORM, content=raw_form((name, None, text(number)), upload)
+            )
     for odd in TEXTS:
         value = text(odd)
         for name in (b"language", b"model", b"task", b"prompt", b"callback_url", b"vad"):

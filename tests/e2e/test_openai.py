@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import recall
 from tests.e2e.conftest import Suite
+from tests.subtitle_rules import assert_rules, parse
 
 
 @pytest.fixture(scope="module")
@@ -227,3 +228,34 @@ def test_vad_may_be_turned_off_on_both_openai_endpoints(
             model="whisper-1", file=media, extra_body={"vad": "sometimes"}
         )
     assert "vad: 'sometimes' is not a boolean" in bad.value.message
+
+
+def test_srt_and_vtt_follow_the_subtitle_rules_asked_in_the_form(
+    client: OpenAI, speech_mp4: Path
+) -> None:
+    with speech_mp4.open("rb") as media:
+        verbose = client.audio.transcriptions.create(
+            model="whisper-1",
+            file=media,
+            response_format="verbose_json",
+            timestamp_granularities=["word"],
+        )
+    words = [w.word for w in verbose.words or []]
+    asked = {"max_line_width": "24", "max_line_count": "1", "max_cue_seconds": "3"}
+    for fmt in ("srt", "vtt"):
+        for rules, limits in (({}, {}), (asked, {"width": 24, "count": 1, "longest": 3.0})):
+            with speech_mp4.open("rb") as media:
+                body = client.audio.transcriptions.create(
+                    model="whisper-1", file=media, response_format=fmt, extra_body=rules
+                )
+            assert_rules(parse(str(body)), words, **limits)  # type: ignore[arg-type]
+
+
+def test_subtitle_rules_out_of_range_are_refused_by_name(client: OpenAI, speech_mp4: Path) -> None:
+    for field, value in (("max_line_width", "500"), ("max_cue_seconds", "inf")):
+        with speech_mp4.open("rb") as media, pytest.raises(openai.UnprocessableEntityError) as bad:
+            client.audio.transcriptions.create(
+                model="whisper-1", file=media, response_format="srt", extra_body={field: value}
+            )
+        assert bad.value.param == field
+        assert field in bad.value.message

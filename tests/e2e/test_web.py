@@ -20,6 +20,7 @@ from playwright.sync_api import BrowserContext, Page, Route, sync_playwright
 from services.gateway.api.routes.web import ASSETS, MODULES, STATIC_DIR
 from tests.conftest import recall
 from tests.e2e.conftest import Suite
+from tests.subtitle_rules import assert_rules, parse, words_of
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "web"
@@ -199,6 +200,8 @@ def test_upload_follow_read_seek_and_download(
     assert re.search(r"^1\n00:00:\d\d,\d{3} --> 00:00:\d\d,\d{3}\n\S", srt, re.M), srt
     expected = httpx.get(f"{suite.gateway}/v1/jobs/{job_id}/transcript?format=srt").text
     assert srt == expected
+    doc = httpx.get(f"{suite.gateway}/v1/jobs/{job_id}/transcript").json()
+    assert_rules(parse(srt), words_of(doc))  # the page's download follows the broadcast rules
 
     shot = OUTPUT / "finished.png"
     page.screenshot(path=str(shot), full_page=True)

@@ -4,8 +4,8 @@ import pytest
 
 from services.gateway.api.routes.audio import TRANSCRIBE_FORM, TRANSLATE_FORM
 from services.gateway.errors import status_of
-from services.gateway.options import JOB_FORM, Form, JobOptions, parse_options
-from services.gateway.problems import Problem
+from services.gateway.options import JOB_FORM, Form, JobOptions, parse_options, parse_subtitles
+from services.gateway.problems import InvalidField, Problem
 from services.gateway.uploads import FILE_FIELD
 
 
@@ -86,6 +86,7 @@ def test_job_form_takes_every_option_with_its_bounds() -> None:
 
 def test_openai_forms_take_the_documented_fields() -> None:
     translate = {"file", "model", "prompt", "response_format", "temperature", "vad"}
+    translate |= {"max_line_width", "max_line_count", "max_cue_seconds"}
     assert set(TRANSLATE_FORM.names) == translate
     documented = {
         "file",
@@ -134,3 +135,30 @@ def test_every_upload_form_documents_vad_as_a_boolean(form: Form) -> None:
         "description": JobOptions.model_fields["vad"].description,
     }
     assert parse_options({"vad": "false"}, form).vad is False
+
+
+def test_subtitle_fields_read_numbers_strictly_and_name_the_field() -> None:
+    rules = parse_subtitles({"max_line_width": "30", "max_cue_seconds": "2.5", "model": "x"})
+    assert (rules.max_line_width, rules.max_line_count, rules.max_cue_seconds) == (30, 2, 2.5)
+    assert parse_subtitles({"max_line_count": ""}).max_line_count == 2
+    for name, value in [
+        ("max_line_width", "\u0661\u0662"),
+        ("max_line_count", "1_0"),
+        ("max_cue_seconds", "nan"),
+        ("max_cue_seconds", "61"),
+    ]:
+        with pytest.raises(InvalidField, match=name) as refused:
+            parse_subtitles({name: value})
+        assert refused.value.param == name
+
+
+def test_subtitle_fields_are_in_both_openai_form_documents() -> None:
+    for form in (TRANSCRIBE_FORM, TRANSLATE_FORM):
+        body = form.openapi()["requestBody"]["content"]["multipart/form-data"]["schema"]
+        width = body["properties"]["max_line_width"]
+        assert (width["type"], width["minimum"], width["maximum"], width["default"]) == (
+            "integer",
+            10,
+            200,
+            42,
+        )

@@ -28,10 +28,10 @@ def test_timestamps_round_to_the_millisecond_and_carry_hours() -> None:
 
 
 def test_srt_numbers_cues_from_one_and_uses_commas() -> None:
-    out = render(doc((0.0, 1.5, " Hello there."), (2.0, 3.25, " General Kenobi.")), Format.srt)
+    out = render(doc((0.0, 1.5, " Hello there."), (8.0, 9.25, " General Kenobi.")), Format.srt)
     assert out == (
         "1\n00:00:00,000 --> 00:00:01,500\nHello there.\n\n"
-        "2\n00:00:02,000 --> 00:00:03,250\nGeneral Kenobi.\n"
+        "2\n00:00:08,000 --> 00:00:09,250\nGeneral Kenobi.\n"
     )
 
 
@@ -41,8 +41,8 @@ def test_srt_keeps_cue_structure_safe() -> None:
 
 
 def test_srt_skips_empty_segments_without_gaps_in_numbering() -> None:
-    out = render(doc((0, 1, "one"), (1, 2, "   "), (2, 3, "two")), Format.srt)
-    assert "\n2\n00:00:02,000" in out
+    out = render(doc((0, 1, "one"), (1, 2, "   "), (8, 9, "two")), Format.srt)
+    assert "\n2\n00:00:08,000" in out
     assert out.count(" --> ") == 2
 
 

@@ -24,7 +24,7 @@ from services.gateway.deps import ResourcesDep, SettingsDep
 from services.gateway.errors import openai_errors
 from services.gateway.intake import Source, accept
 from services.gateway.openai_format import ResponseFormat, respond
-from services.gateway.options import Form, parse_options
+from services.gateway.options import Form, parse_options, parse_subtitles, subtitle_fields
 from services.gateway.problems import InvalidField, JobFailed, NotFound, TimedOut
 from services.gateway.quotas import check_before_upload
 from services.gateway.uploads import FormLimits, receive_upload
@@ -57,6 +57,7 @@ TRANSCRIBE_FORM = Form(
     options=("model", "language", "prompt", "temperature", "vad"),
     own={
         **_RESPONSE_FORMAT_FIELD,
+        **subtitle_fields(),
         GRANULARITIES: {**_GRANULARITIES, "description": "With verbose_json: word, segment"},
         "timestamp_granularities": {**_GRANULARITIES, "description": "As the one with []"},
     },
@@ -78,7 +79,7 @@ TRANSCRIBE_FORM = Form(
 )
 TRANSLATE_FORM = Form(
     options=("model", "prompt", "temperature", "vad"),
-    own=_RESPONSE_FORMAT_FIELD,
+    own={**_RESPONSE_FORMAT_FIELD, **subtitle_fields()},
     required=("model",),
     file_description="The audio (or video) to translate into English",
 )
@@ -162,6 +163,7 @@ async def _run(
         options = parse_options(upload.fields, form)
         options = options.model_copy(update={"task": "translate" if translate else "transcribe"})
         fmt, granularities = _format(upload.fields, upload.lists)
+        rules = parse_subtitles(upload.fields)
         source = Source(upload.path, upload.size, upload.filename)
         job = await accept(request, res, caller, source, options)
     finally:
@@ -169,7 +171,7 @@ async def _run(
     doc = await _wait_while_connected(request, res, waiter, job.id, settings.openai_wait_s)
     if doc is None:
         return Response(status_code=CLIENT_GONE)
-    return respond(doc, fmt, options.task, granularities)
+    return respond(doc, fmt, options.task, granularities, rules)
 
 
 def _format(fields: dict[str, str], lists: dict[str, list[str]]) -> tuple[ResponseFormat, set[str]]:

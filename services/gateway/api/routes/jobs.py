@@ -16,7 +16,7 @@ from services.gateway.errors import AUTH_ERRORS, STORAGE_FULL
 from services.gateway.intake import Source, accept, source_of
 from services.gateway.lookups import OwnedJob, job_or_404
 from services.gateway.numbers import READ_INTEGER
-from services.gateway.options import JOB_FORM, parse_options
+from services.gateway.options import JOB_FORM, SubtitleOptions, parse_options
 from services.gateway.problems import NotReady
 from services.gateway.quotas import check_before_upload
 from services.gateway.schemas import ErrorOut, JobOut, JobPage
@@ -159,6 +159,9 @@ async def _remove(res: Resources, job_id: str) -> None:
 @router.get(
     "/{job_id}/transcript",
     summary="The transcript, in json, txt, srt, vtt or tsv",
+    description="SRT and VTT cues follow broadcast rules: at most max_line_width "
+    "characters a line, max_line_count lines, max_cue_seconds long, at least 1 s where "
+    "the next cue leaves room, 80 ms apart, broken at sentence and clause ends.",
     responses={
         200: {"content": {t.split(";")[0]: {} for t in MEDIA_TYPES.values()}},
         **NOT_FOUND,
@@ -166,7 +169,11 @@ async def _remove(res: Resources, job_id: str) -> None:
     },
 )
 async def get_transcript(
-    session: SessionDep, caller: CallerDep, job_id: str, format: Format = Format.json
+    session: SessionDep,
+    caller: CallerDep,
+    job_id: str,
+    rules: Annotated[SubtitleOptions, Query()],
+    format: Format = Format.json,
 ) -> Response:
     # Not OwnedJob: a dependency runs before the query is validated, and a bad
     # `format` is a 422 whether or not the job exists.
@@ -176,6 +183,6 @@ async def get_transcript(
     transcript = await session.get(Transcript, job_id)
     if job.status != JobStatus.completed or transcript is None:
         raise NotReady(f"The job is {job.status}; the transcript is not ready yet.")
-    body = render(transcript_doc(transcript), format)
+    body = render(transcript_doc(transcript), format, rules)
     headers = {"Content-Disposition": f'inline; filename="{job_id}.{format.value}"'}
     return Response(body, media_type=MEDIA_TYPES[format], headers=headers)
