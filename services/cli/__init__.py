@@ -142,6 +142,10 @@ def transcribe(
             "Default: the server's VTX_VAD.",
         ),
     ] = None,
+    hotwords: Annotated[
+        str | None,
+        typer.Option(help="Words to favour while decoding, e.g. names the model misspells."),
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the transcript.")] = 3600,
     api_key: Annotated[
         str | None, typer.Option(envvar="VTX_API_KEY", help="When the server requires keys.")
@@ -152,7 +156,7 @@ def transcribe(
 
     settings = Settings()
     url = server or local_gateway(settings)
-    options = JobRequest(language=language, chunk_seconds=chunk_seconds, vad=vad)
+    options = JobRequest(language=language, chunk_seconds=chunk_seconds, vad=vad, hotwords=hotwords)
     raise typer.Exit(transcribe_file(url, file, format, output, options, timeout, api_key))
 
 

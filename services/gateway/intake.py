@@ -108,6 +108,7 @@ async def accept(
         model=model,
         task=options.task,
         prompt=options.prompt,
+        hotwords=options.hotwords,
         temperature=options.temperature,
         vad=res.settings.vad if options.vad is None else options.vad,
         source_url=source.url,

@@ -7,9 +7,12 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.conftest import recall
+from tests.conftest import SHARED_MEDIA, recall
 from tests.e2e.conftest import Suite
+
+HOTWORDS_MP3 = SHARED_MEDIA / "hotwords.mp3"
 
 
 def test_vtx_transcribe_writes_subtitles_and_draws_progress(
@@ -53,3 +56,18 @@ def test_vtx_transcribe_no_vad_reaches_the_job(
     assert recall(speech_words, result.stdout) >= 0.85
     jobs = httpx.get(f"{suite.gateway}/v1/jobs?limit=200").json()["items"]
     assert [j["vad"] for j in jobs if j["filename"] == named.name] == [False]
+
+
+@pytest.mark.skipif(not HOTWORDS_MP3.is_file(), reason="hotwords.mp3 is absent")
+def test_vtx_transcribe_hotwords_reach_the_model(suite: Suite, tmp_path: Path) -> None:
+    named = tmp_path / f"hot-{tmp_path.name}.mp3"
+    named.write_bytes(HOTWORDS_MP3.read_bytes())
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "transcribe", str(named),
+         "--server", suite.gateway, "--language", "en", "--hotwords", "ComfyUI"],
+        capture_output=True, text=True, timeout=180, env=suite.env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("ComfyUI") == 2, result.stdout
+    jobs = httpx.get(f"{suite.gateway}/v1/jobs?limit=200").json()["items"]
+    assert [j["hotwords"] for j in jobs if j["filename"] == named.name] == ["ComfyUI"]

@@ -54,7 +54,7 @@ _RESPONSE_FORMAT_FIELD = {
 _GRANULARITIES = {"type": "array", "items": {"type": "string", "enum": list(GRANULARITY_CHOICES)}}
 
 TRANSCRIBE_FORM = Form(
-    options=("model", "language", "prompt", "temperature", "vad"),
+    options=("model", "language", "prompt", "hotwords", "temperature", "vad"),
     own={
         **_RESPONSE_FORMAT_FIELD,
         GRANULARITIES: {**_GRANULARITIES, "description": "With verbose_json: word, segment"},
@@ -77,7 +77,7 @@ TRANSCRIBE_FORM = Form(
     file_description="The audio (or video) to transcribe",
 )
 TRANSLATE_FORM = Form(
-    options=("model", "prompt", "temperature", "vad"),
+    options=("model", "prompt", "hotwords", "temperature", "vad"),
     own=_RESPONSE_FORMAT_FIELD,
     required=("model",),
     file_description="The audio (or video) to translate into English",
