@@ -22,6 +22,11 @@ keys_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(keys_app, name="keys")
+models_app = typer.Typer(
+    help="Speech models: those here and loaded, and getting more into VTX_MODEL_DIR.",
+    no_args_is_help=True,
+)
+app.add_typer(models_app, name="models")
 
 
 @app.command()
@@ -124,6 +129,46 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="The key's id or prefix.
     from services.cli.keys import revoke
 
     raise typer.Exit(revoke(key))
+
+
+@models_app.command("list")
+def models_list(
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+    transcriber: Annotated[
+        str | None, typer.Option(help="A transcriber's URL; default: this machine's.")
+    ] = None,
+) -> None:
+    """List the models on this machine and configured (VTX_MODEL, VTX_MODELS), and which
+    one the running transcriber has loaded."""
+    from services.cli.models import listing
+
+    raise typer.Exit(listing(Settings(), json_out, transcriber))
+
+
+@models_app.command("pull")
+def models_pull(
+    name: Annotated[
+        str, typer.Argument(help="e.g. base, large-v3, or Systran/faster-whisper-small")
+    ],
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Download a faster-whisper model by name into VTX_MODEL_DIR (needs the network)."""
+    from services.cli.models import pull
+
+    raise typer.Exit(pull(Settings(), name, json_out))
+
+
+@models_app.command("import")
+def models_import(
+    folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, readable=True)],
+    name: Annotated[str | None, typer.Option(help="Default: the folder's name.")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Copy a CTranslate2 Whisper folder (model.bin, config.json, tokenizer.json) into
+    VTX_MODEL_DIR."""
+    from services.cli.models import import_folder
+
+    raise typer.Exit(import_folder(Settings(), folder, name, json_out))
 
 
 @app.command()

@@ -235,7 +235,7 @@ class WhisperEngine:
 
         model_dir = self._settings.model_dir
         model = WhisperModel(
-            resolve_model(name),
+            resolve_model(name, model_dir),
             device=self.device,
             compute_type=self.compute_type,
             cpu_threads=self.plan.threads,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,15 @@ def test_vtx_transcribe_hotwords_reach_the_model(suite: Suite, tmp_path: Path) -
     assert result.stdout.count("ComfyUI") == 2, result.stdout
     jobs = httpx.get(f"{suite.gateway}/v1/jobs?limit=200").json()["items"]
     assert [j["hotwords"] for j in jobs if j["filename"] == named.name] == ["ComfyUI"]
+
+
+def test_vtx_models_list_names_the_model_the_transcriber_loaded(suite: Suite) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "models", "list", "--json"],
+        capture_output=True, text=True, timeout=60, env=suite.env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["transcriber_reached"] is True
+    loaded = [m["name"] for m in document["models"] if m["loaded"]]
+    assert loaded == ["tiny.en"]
