@@ -69,6 +69,7 @@ class Job(SQLModel, table=True):
     model: str | None = Field(default=None, max_length=255, description="None: the default.")
     task: str = Field(default="transcribe", sa_type=String(16))
     prompt: str | None = Field(default=None, max_length=2000)
+    hotwords: str | None = Field(default=None, max_length=500)
     temperature: float | None = None
     vad: bool = Field(default=True, description="Speech windows, batched; False: as it comes.")
     source_url: str | None = Field(default=None, max_length=2048)

@@ -24,6 +24,11 @@ keys_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(keys_app, name="keys")
+models_app = typer.Typer(
+    help="Speech models: those here and loaded, and getting more into VTX_MODEL_DIR.",
+    no_args_is_help=True,
+)
+app.add_typer(models_app, name="models")
 
 
 @app.command()
@@ -128,6 +133,46 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="The key's id or prefix.
     raise typer.Exit(revoke(key))
 
 
+@models_app.command("list")
+def models_list(
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+    transcriber: Annotated[
+        str | None, typer.Option(help="A transcriber's URL; default: this machine's.")
+    ] = None,
+) -> None:
+    """List the models on this machine and configured (VTX_MODEL, VTX_MODELS), and which
+    one the running transcriber has loaded."""
+    from services.cli.models import listing
+
+    raise typer.Exit(listing(Settings(), json_out, transcriber))
+
+
+@models_app.command("pull")
+def models_pull(
+    name: Annotated[
+        str, typer.Argument(help="e.g. base, large-v3, or Systran/faster-whisper-small")
+    ],
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Download a faster-whisper model by name into VTX_MODEL_DIR (needs the network)."""
+    from services.cli.models import pull
+
+    raise typer.Exit(pull(Settings(), name, json_out))
+
+
+@models_app.command("import")
+def models_import(
+    folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, readable=True)],
+    name: Annotated[str | None, typer.Option(help="Default: the folder's name.")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Copy a CTranslate2 Whisper folder (model.bin, config.json, tokenizer.json) into
+    VTX_MODEL_DIR."""
+    from services.cli.models import import_folder
+
+    raise typer.Exit(import_folder(Settings(), folder, name, json_out))
+
+
 @app.command()
 def transcribe(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
@@ -143,6 +188,10 @@ def transcribe(
             help="Find speech first and decode only it (--no-vad: all the audio, in order). "
             "Default: the server's VTX_VAD.",
         ),
+    ] = None,
+    hotwords: Annotated[
+        str | None,
+        typer.Option(help="Words to favour while decoding, e.g. names the model misspells."),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the transcript.")] = 3600,
     api_key: Annotated[
@@ -163,7 +212,7 @@ def transcribe(
 
     settings = Settings()
     url = server or local_gateway(settings)
-    options = JobRequest(language=language, chunk_seconds=chunk_seconds, vad=vad)
+    options = JobRequest(language=language, chunk_seconds=chunk_seconds, vad=vad, hotwords=hotwords)
     given = {
         "max_line_width": max_line_width,
         "max_line_count": max_line_count,

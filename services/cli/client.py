@@ -60,6 +60,7 @@ class JobRequest:
     language: str | None = None
     chunk_seconds: float | None = None
     vad: bool | None = None
+    hotwords: str | None = None
 
     def form(self) -> dict[str, str]:
         """The form fields to send: only those given, so the server's defaults hold."""
@@ -70,6 +71,8 @@ class JobRequest:
             data["chunk_seconds"] = str(self.chunk_seconds)
         if self.vad is not None:
             data["vad"] = "true" if self.vad else "false"
+        if self.hotwords:
+            data["hotwords"] = self.hotwords
         return data
 
 

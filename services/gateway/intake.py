@@ -61,7 +61,7 @@ async def choose_model(settings: Settings, options: JobOptions) -> str:
         model = choose(settings, options.model)
     except UnknownModel as exc:
         raise InvalidField(str(exc), param="model") from exc
-    if options.task == "translate" and not await is_multilingual_async(model):
+    if options.task == "translate" and not await is_multilingual_async(model, settings.model_dir):
         raise CannotTranslate(
             f"The model '{options.model or model}' knows only English, so it cannot translate; "
             "choose a multilingual model (VTX_MODELS lists those offered).",
@@ -108,6 +108,7 @@ async def accept(
         model=model,
         task=options.task,
         prompt=options.prompt,
+        hotwords=options.hotwords,
         temperature=options.temperature,
         vad=res.settings.vad if options.vad is None else options.vad,
         source_url=source.url,

@@ -59,6 +59,12 @@ class JobOptions(BaseModel):
         max_length=2000,
         description="Words and spellings to expect (names, jargon)",
     )
+    hotwords: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Words to favour while decoding (faster-whisper's hotwords), e.g. "
+        "names the model would otherwise misspell",
+    )
     temperature: Annotated[float | None, READ_DECIMAL] = Field(
         default=None, ge=0, le=1, description="Sampling temperature; 0 is the most certain"
     )
@@ -74,7 +80,9 @@ class JobOptions(BaseModel):
         "windows; false: decode all the audio in order. Default: the server's VTX_VAD",
     )
 
-    @field_validator("url", "language", "model", "prompt", "callback_url", mode="before")
+    @field_validator(
+        "url", "language", "model", "prompt", "hotwords", "callback_url", mode="before"
+    )
     @classmethod
     def _no_control_characters(cls, value: object) -> object:
         if isinstance(value, str) and (found := _CONTROL_IN_TEXT.search(value)):

@@ -65,6 +65,7 @@ class JobOut(BaseModel):
         description="Whether speech is found first (silero VAD) and only it is decoded, in "
         "batched windows; false: all the audio, in order.",
     )
+    hotwords: str | None = Field(default=None, description="The words favoured while decoding.")
     source_url: str | None = Field(default=None, description="Where the media was fetched from.")
     callback: CallbackOut | None = Field(
         default=None, description="Where the outcome is POSTed, and how that went."

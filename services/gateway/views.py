@@ -150,6 +150,7 @@ def job_out(
         model=job.model,
         task=job.task,
         vad=job.vad,
+        hotwords=job.hotwords,
         source_url=job.source_url,
         callback=callback_out(job, deliveries or []),
         chunk_seconds=job.chunk_seconds,

@@ -1,10 +1,10 @@
 """The gatherer: speech windows of every chunk a process holds, decoded in full batches.
 
 Chunk tasks submit their windows and await the results; windows that can share one
-model call (same model, task, language, prompt, temperature: `call_key`) wait together
-until `batch_size` of them are there or `batch_wait_ms` has passed since the first
-came. Batches run one at a time on the model's executor, one CTranslate2 replica: the
-batch is the parallelism. A batch's error fails only the windows in it; a submitter
+model call (same model, task, language, prompt, hotwords, temperature: `call_key`)
+wait together until `batch_size` of them are there or `batch_wait_ms` has passed since
+the first came. Batches run one at a time on the model's executor, one CTranslate2
+replica: the batch is the parallelism. A batch's error fails only the windows in it; a submitter
 that gave up (cancelled, its lease lost) leaves its windows out of batches not yet
 started, and a batch already running still delivers to everyone else.
 """

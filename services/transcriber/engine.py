@@ -49,6 +49,7 @@ class DecodeOptions:
     model: str | None = None  # None: the server's default model
     task: str = "transcribe"  # or "translate" (to English)
     prompt: str | None = None
+    hotwords: str | None = None
     temperature: float | None = None
 
 
@@ -234,7 +235,7 @@ class WhisperEngine:
 
         model_dir = self._settings.model_dir
         model = WhisperModel(
-            resolve_model(name),
+            resolve_model(name, model_dir),
             device=self.device,
             compute_type=self.compute_type,
             cpu_threads=self.plan.threads,
@@ -261,6 +262,7 @@ class WhisperEngine:
             beam_size=self.beam_size,
             word_timestamps=True,
             initial_prompt=options.prompt or None,
+            hotwords=options.hotwords or None,
             temperature=list(temperatures(options.temperature)),
         )
         out = [
@@ -293,6 +295,7 @@ class WhisperEngine:
             language=options.language if multilingual else "en",
             task=options.task,
             prompt=options.prompt or None,
+            hotwords=options.hotwords or None,
             temperature=temperatures(options.temperature)[0],
             beam_size=self.beam_size,
         )

@@ -140,6 +140,7 @@ def decode_options(job: Job) -> DecodeOptions:
         model=job.model,
         task=job.task,
         prompt=job.prompt,
+        hotwords=job.hotwords,
         temperature=job.temperature,
     )
 

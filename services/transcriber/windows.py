@@ -62,6 +62,7 @@ class Request:
     language: str | None  # None: detected per window (multilingual models)
     task: str
     prompt: str | None
+    hotwords: str | None
     temperature: float
     beam_size: int
 
@@ -148,6 +149,7 @@ def _options(tokenizer: Tokenizer, request: Request, detect: bool) -> Transcript
         prompt_reset_on_temperature=0.5,
         temperatures=[request.temperature],
         initial_prompt=request.prompt or None,
+        hotwords=request.hotwords or None,
         prefix=None,
         suppress_blank=True,
         suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
@@ -160,7 +162,6 @@ def _options(tokenizer: Tokenizer, request: Request, detect: bool) -> Transcript
         max_new_tokens=None,
         clip_timestamps="0",
         hallucination_silence_threshold=None,
-        hotwords=None,
     )
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.conftest import recall
+from tests.conftest import SHARED_MEDIA, recall
 from tests.e2e.conftest import Suite
 from tests.subtitle_rules import assert_rules, parse, words_of
+
+HOTWORDS_MP3 = SHARED_MEDIA / "hotwords.mp3"
 
 
 def test_vtx_transcribe_writes_subtitles_and_draws_progress(
@@ -84,3 +88,30 @@ def test_vtx_transcribe_refuses_a_rule_out_of_range_before_uploading(
     )  # fmt: skip
     assert result.returncode == 2
     assert "--max-line-count" in result.stderr
+
+
+@pytest.mark.skipif(not HOTWORDS_MP3.is_file(), reason="hotwords.mp3 is absent")
+def test_vtx_transcribe_hotwords_reach_the_model(suite: Suite, tmp_path: Path) -> None:
+    named = tmp_path / f"hot-{tmp_path.name}.mp3"
+    named.write_bytes(HOTWORDS_MP3.read_bytes())
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "transcribe", str(named),
+         "--server", suite.gateway, "--language", "en", "--hotwords", "ComfyUI"],
+        capture_output=True, text=True, timeout=180, env=suite.env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("ComfyUI") == 2, result.stdout
+    jobs = httpx.get(f"{suite.gateway}/v1/jobs?limit=200").json()["items"]
+    assert [j["hotwords"] for j in jobs if j["filename"] == named.name] == ["ComfyUI"]
+
+
+def test_vtx_models_list_names_the_model_the_transcriber_loaded(suite: Suite) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "models", "list", "--json"],
+        capture_output=True, text=True, timeout=60, env=suite.env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["transcriber_reached"] is True
+    loaded = [m["name"] for m in document["models"] if m["loaded"]]
+    assert loaded == ["tiny.en"]

@@ -183,13 +183,22 @@ def forms(not_media: bytes) -> Iterator[Probe]:
             )
     for odd in TEXTS:
         value = text(odd)
-        for name in (b"language", b"model", b"task", b"prompt", b"callback_url", b"vad"):
+        for name in (
+            b"language",
+            b"model",
+            b"task",
+            b"prompt",
+            b"hotwords",
+            b"callback_url",
+            b"vad",
+        ):
             yield Probe("POST", jobs, headers=FORM, content=raw_form((name, None, value), upload))
         yield Probe("POST", jobs, headers=FORM, content=raw_form((b"url", None, value)))
         for name in (
             b"language",
             b"model",
             b"prompt",
+            b"hotwords",
             b"response_format",
             b"timestamp_granularities[]",
             b"vad",

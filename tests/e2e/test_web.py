@@ -467,3 +467,19 @@ def test_voice_detection_can_be_turned_off_for_an_upload(
         assert (job["filename"], job["vad"]) == (named.name, not checked), job
         assert job["status"] == "completed", job
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_hotwords_typed_in_the_page_reach_the_job(
+    suite: Suite, context: BrowserContext, speech_mp4: Path, tmp_path: Path
+) -> None:
+    page = _page(context)
+    page.goto(f"{suite.gateway}/")
+    page.locator("#hotwords-input").fill("  ComfyUI Kubernetes ")
+    named = tmp_path / "hotwords-page.mp4"
+    named.write_bytes(speech_mp4.read_bytes())
+    track_new_card(page, suite)
+    page.set_input_files("#file-input", str(named))
+    wait_js(page, "() => window.__mine()?.dataset.id")
+    job = suite.wait_for(page.evaluate("() => window.__mine().dataset.id"))
+    assert (job["filename"], job["hotwords"]) == (named.name, "ComfyUI Kubernetes"), job
+    assert page.errors == []  # type: ignore[attr-defined]

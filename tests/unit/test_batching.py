@@ -104,6 +104,19 @@ async def test_windows_that_cannot_share_a_call_get_their_own(
     assert {o.temperature for o, _ in engine.calls} == {0.0, 0.4}
 
 
+async def test_windows_asking_for_other_hotwords_get_their_own_call(
+    engine: Recording, pool: ThreadPoolExecutor
+) -> None:
+    async with gatherer(engine, pool, size=8, wait_ms=20).running() as g:
+        await asyncio.gather(
+            g.decode([window("plain")], DecodeOptions()),
+            g.decode([window("comfy")], DecodeOptions(hotwords="ComfyUI")),
+            g.decode([window("comfy2")], DecodeOptions(hotwords="ComfyUI")),
+        )
+    calls = sorted((o.hotwords or "", names) for o, names in engine.calls)
+    assert calls == [("", ["plain"]), ("ComfyUI", ["comfy", "comfy2"])]
+
+
 async def test_more_windows_than_a_batch_go_in_several_calls_in_order(
     engine: Recording, pool: ThreadPoolExecutor
 ) -> None:

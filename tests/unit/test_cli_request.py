@@ -17,5 +17,10 @@ def test_vad_is_sent_as_the_word_the_gateway_reads(vad: bool, sent: str) -> None
 
 
 def test_every_option_given_is_sent() -> None:
-    form = JobRequest(language="de", chunk_seconds=30.0, vad=False).form()
-    assert form == {"language": "de", "chunk_seconds": "30.0", "vad": "false"}
+    form = JobRequest(language="de", chunk_seconds=30.0, vad=False, hotwords="ComfyUI").form()
+    assert form == {
+        "language": "de",
+        "chunk_seconds": "30.0",
+        "vad": "false",
+        "hotwords": "ComfyUI",
+    }

@@ -13,7 +13,7 @@ from services.transcriber.engine import (
     resolve_compute_type,
 )
 from shared.config import Settings
-from shared.speech_models import resolve_model
+from shared.speech_models import resolve_model, valid_name
 
 
 def test_bundled_model_resolves_to_a_ctranslate2_directory() -> None:
@@ -25,6 +25,23 @@ def test_bundled_model_resolves_to_a_ctranslate2_directory() -> None:
 def test_paths_pass_through_and_names_stay_names(tmp_path: Path) -> None:
     assert resolve_model(str(tmp_path)) == str(tmp_path)
     assert resolve_model("large-v3") == "large-v3"
+
+
+def test_a_model_in_the_model_dir_is_found_by_its_name(tmp_path: Path) -> None:
+    (tmp_path / "Systran" / "base").mkdir(parents=True)
+    (tmp_path / "Systran" / "base" / "model.bin").write_bytes(b"")
+    assert resolve_model("Systran/base", tmp_path) == str(tmp_path / "Systran" / "base")
+    assert resolve_model("base", tmp_path) == "base"  # not there: a name to download
+    assert resolve_model("../" + tmp_path.name + "/Systran/base", tmp_path).startswith("..")
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [("base", True), ("large-v3", True), ("org/repo.v2", True), ("../x", False),
+     ("a/../b", False), ("/abs", False), ("a/b/c", False), ("", False), (".hidden", False)],
+)  # fmt: skip
+def test_model_names_stay_inside_the_model_dir(name: str, ok: bool) -> None:
+    assert valid_name(name) is ok
 
 
 def test_compute_type_follows_the_device() -> None:

@@ -41,7 +41,7 @@ def test_numbers_as_sdks_write_them() -> None:
     assert parse_options({"temperature": "1e-05"}).temperature == 1e-05
 
 
-@pytest.mark.parametrize("name", ["prompt", "model", "language", "url", "callback_url"])
+@pytest.mark.parametrize("name", ["prompt", "hotwords", "model", "language", "url", "callback_url"])
 def test_control_characters_in_text_are_refused(name: str) -> None:
     with pytest.raises(Problem, match=rf"{name}: holds a control character \(U\+0000\)"):
         parse_options({name: "a\x00b"})
@@ -85,7 +85,7 @@ def test_job_form_takes_every_option_with_its_bounds() -> None:
 
 
 def test_openai_forms_take_the_documented_fields() -> None:
-    translate = {"file", "model", "prompt", "response_format", "temperature", "vad"}
+    translate = {"file", "model", "prompt", "hotwords", "response_format", "temperature", "vad"}
     translate |= {"max_line_width", "max_line_count", "max_cue_seconds"}
     assert set(TRANSLATE_FORM.names) == translate
     documented = {
@@ -93,6 +93,7 @@ def test_openai_forms_take_the_documented_fields() -> None:
         "model",
         "language",
         "prompt",
+        "hotwords",
         "response_format",
         "temperature",
         "timestamp_granularities[]",

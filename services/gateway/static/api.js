@@ -71,7 +71,7 @@ export function createApi(ui) {
   /** POST one file to /v1/jobs with upload progress (fetch has none): the answer's
    * status, body and Retry-After; status 0 when it never reached the server. Options
    * left undefined are not sent, so the server's defaults hold (`vad` only as false). */
-  function upload(file, { language, vad }, onProgress) {
+  function upload(file, { language, hotwords, vad }, onProgress) {
     return new Promise((resolve) => {
       const xhr = new XMLHttpRequest();
       xhr.open("POST", "/v1/jobs");
@@ -91,6 +91,7 @@ export function createApi(ui) {
       xhr.addEventListener("abort", () => resolve({ status: 0, text: "" }));
       const form = new FormData();
       if (language) form.append("language", language);
+      if (hotwords) form.append("hotwords", hotwords);
       if (vad === false) form.append("vad", "false");
       form.append("file", file, file.name);
       xhr.send(form);

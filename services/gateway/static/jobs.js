@@ -245,6 +245,7 @@ export function createJobs({ ui, api, store, onChange, onGone, onUploaded }) {
     if (!chosen.length) return;
     const options = {
       language: ui.languageInput.value.trim(),
+      hotwords: ui.hotwordsInput.value.trim(),
       vad: ui.noVadInput.checked ? false : undefined,
     };
     ui.jobsStatus.textContent =

@@ -54,7 +54,7 @@ _RESPONSE_FORMAT_FIELD = {
 _GRANULARITIES = {"type": "array", "items": {"type": "string", "enum": list(GRANULARITY_CHOICES)}}
 
 TRANSCRIBE_FORM = Form(
-    options=("model", "language", "prompt", "temperature", "vad"),
+    options=("model", "language", "prompt", "hotwords", "temperature", "vad"),
     own={
         **_RESPONSE_FORMAT_FIELD,
         **subtitle_fields(),
@@ -78,7 +78,7 @@ TRANSCRIBE_FORM = Form(
     file_description="The audio (or video) to transcribe",
 )
 TRANSLATE_FORM = Form(
-    options=("model", "prompt", "temperature", "vad"),
+    options=("model", "prompt", "hotwords", "temperature", "vad"),
     own={**_RESPONSE_FORMAT_FIELD, **subtitle_fields()},
     required=("model",),
     file_description="The audio (or video) to translate into English",
