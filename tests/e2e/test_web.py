@@ -64,6 +64,19 @@ def context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext
             ctx.close()
 
 
+@pytest.fixture(autouse=True)
+def pages_closed_after(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test's pages closed after it: an open page keeps its event stream, and six
+    of them take every connection the browser allows to one host (the next test's
+    upload then never starts)."""
+    yield
+    if "context" in request.fixturenames:
+        context: BrowserContext = request.getfixturevalue("context")
+        for page in context.pages:
+            if page.url != "about:blank":
+                page.close()
+
+
 def _page(context: BrowserContext) -> Page:
     page = context.new_page()
     errors: list[str] = []
