@@ -210,26 +210,29 @@ def _add_words(
     longest and normalises the attention over every token, padding included, so a batched
     alignment moved a word by a frame depending on what else was in the batch. The
     encoder output and the generated tokens do not depend on the batch (checked)."""
-    for i, (segments, language) in enumerate(zip(segmented, languages, strict=True)):
-        aligner = _tokenizer(model, task, language)
-        text = _text_tokens(segments, aligner)
-        if not text:
-            continue
-        features, _held = _rows(encoded, [i])
-        (alignment,) = model.find_alignment(aligner, [text], features, [sizes[i]])
-        _words_of_one(model, aligner, segments, sizes[i], alignment)
-
-
-def _rows(encoded: Any, picked: list[int]) -> tuple[Any, npt.NDArray[Any]]:
-    """The encoder output of some windows only, and the array behind it: a CPU
-    StorageView borrows that memory, so the caller keeps it."""
     import ctranslate2
 
-    rows = np.ascontiguousarray(np.asarray(encoded.to_device(ctranslate2.Device.cpu))[picked])
-    view = ctranslate2.StorageView.from_array(rows)
-    if encoded.device == "cuda":
+    aligners = {lang: _tokenizer(model, task, lang) for lang in set(languages)}
+    host = np.asarray(encoded.to_device(ctranslate2.Device.cpu))  # once per batch
+    for i, (segments, language) in enumerate(zip(segmented, languages, strict=True)):
+        text = _text_tokens(segments, aligners[language])
+        if not text:
+            continue
+        features, _held = _row(host, i, encoded.device)
+        (alignment,) = model.find_alignment(aligners[language], [text], features, [sizes[i]])
+        _words_of_one(model, aligners[language], segments, sizes[i], alignment)
+
+
+def _row(host: npt.NDArray[Any], index: int, device: str) -> tuple[Any, npt.NDArray[Any]]:
+    """One window's encoder output, on the model's device, and the array behind it: a
+    CPU StorageView borrows that memory, so the caller keeps it."""
+    import ctranslate2
+
+    row = np.ascontiguousarray(host[index : index + 1])
+    view = ctranslate2.StorageView.from_array(row)
+    if device == "cuda":
         view = view.to_device(ctranslate2.Device.cuda)
-    return view, rows
+    return view, row
 
 
 def _text_tokens(segments: list[dict[str, Any]], tokenizer: Tokenizer) -> list[int]:
