@@ -261,9 +261,8 @@ async def try_merge(res: Resources, job_id: str) -> bool:
         return False
     job, transcript = merged
     merge_s = time.perf_counter() - began
-    if not await outcomes.complete_job(res, job, transcript):
+    if not await outcomes.complete_job(res, job, transcript, merge_s):
         return False  # another worker's merge won
-    STAGE_SECONDS.labels("merge").observe(merge_s)
     log.info("job.completed", chunks=job.chunks_total)
     return True
 

@@ -30,11 +30,15 @@ async def fail_job(res: Resources, job_id: str, reason: str) -> bool:
     return failed
 
 
-async def complete_job(res: Resources, job: Job, transcript: Transcript) -> bool:
-    """Complete a transcribing job with its transcript; False if it was not transcribing."""
+async def complete_job(res: Resources, job: Job, transcript: Transcript, merge_s: float) -> bool:
+    """Complete a transcribing job with its transcript; False if it was not transcribing.
+
+    The job's metrics move the moment its row does, before the clean-up: a client that
+    sees the job completed finds it counted, however long the clean-up takes."""
     completed = await _complete(res, job.id, transcript)
     if completed:
         JOBS.labels("completed").inc()
+        STAGE_SECONDS.labels("merge").observe(merge_s)
         age_s = (utcnow() - aware(job.created_at)).total_seconds()
         STAGE_SECONDS.labels("end_to_end").observe(age_s)
     await settle(res, job.id, JobStatus.completed)
