@@ -46,6 +46,13 @@ class ChunkStatus(StrEnum):
     done = "done"
 
 
+class SpeakerRoute(StrEnum):
+    """How a job's speakers are told apart, decided by the splitter from the audio."""
+
+    channels = "channels"  # each channel one voice: transcribed apart, labelled by channel
+    voices = "voices"  # one mix: the speakers service clusters voices over the whole file
+
+
 def _when(**kw: Any) -> Any:
     return Field(sa_column=Column(DateTime(timezone=True), **kw))
 
@@ -72,6 +79,13 @@ class Job(SQLModel, table=True):
     hotwords: str | None = Field(default=None, max_length=500)
     temperature: float | None = None
     vad: bool = Field(default=True, description="Speech windows, batched; False: as it comes.")
+    # Who speaks when: None (off), "auto", or a count as digits; min/max bound "auto".
+    speakers: str | None = Field(default=None, max_length=8)
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    speaker_route: str | None = Field(default=None, sa_type=String(16))
+    # A user's names for the labels ("S1" -> "Ana"), applied to every download.
+    speaker_names: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
     source_url: str | None = Field(default=None, max_length=2048)
 
     callback_url: str | None = Field(default=None, max_length=2048)
@@ -108,6 +122,8 @@ class Chunk(SQLModel, table=True):
     start_s: float
     end_s: float
     key: str = Field(max_length=255)
+    # The channel this chunk was cut from when each channel is one speaker; None: the mix.
+    channel: int | None = None
     status: str = Field(default=ChunkStatus.pending, sa_type=String(16))
     attempts: int = Field(default=0, description="Times a worker has claimed this chunk.")
     lease_owner: str | None = Field(default=None, max_length=64)
@@ -119,6 +135,21 @@ class Chunk(SQLModel, table=True):
     # [start, end] pieces in seconds on the chunk's clock, decoded as one input.
     # [] holds no speech; None: the job asked for no VAD (decoded sequentially).
     speech: list[list[list[float]]] | None = Field(default=None, sa_column=Column(JSON))
+    updated_at: datetime = _when(default=utcnow, onupdate=utcnow, nullable=False)
+
+
+class Diarization(SQLModel, table=True):
+    """Who speaks when over a whole job, found once by the speakers service.
+
+    Leased, counted and retried like a chunk; the merge waits for it when it exists."""
+
+    job_id: str = Field(foreign_key="job.id", primary_key=True, max_length=32, ondelete="CASCADE")
+    status: str = Field(default=ChunkStatus.pending, sa_type=String(16))
+    attempts: int = Field(default=0, description="Times a worker has claimed it.")
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_expires_at: datetime | None = _when(nullable=True)
+    # [{"start": s, "end": s, "speaker": "S1"}, ...] in time order, whole-file seconds.
+    turns: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     updated_at: datetime = _when(default=utcnow, onupdate=utcnow, nullable=False)
 
 

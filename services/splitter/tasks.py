@@ -14,13 +14,14 @@ from typing import Any
 
 import structlog
 from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.splitter.chunking import SAMPLE_RATE, AudioChunk, chunks
 from services.splitter.decode import decode_pcm
 from services.splitter.speech import Speech, find_speech, with_speech
 from shared.media import MediaError, check_duration
 from shared.metrics import STAGE_SECONDS
-from shared.models import Chunk, ChunkStatus, Job, JobStatus
+from shared.models import Chunk, ChunkStatus, Diarization, Job, JobStatus, SpeakerRoute
 from shared.pipeline import dispatch, transitions
 from shared.pipeline.chunks import count_done
 from shared.pipeline.contracts import SplitPayload
@@ -77,9 +78,11 @@ async def _split(res: Resources, owner: str, task: SplitPayload) -> str:
         if count == 0:
             await fail_job(res, job.id, "The audio track holds no samples.")
             return "failed"
-        all_done = await _finish(res, job.id, count)
+        all_done, diarize_attempts = await _finish(res, job, count)
     STAGE_SECONDS.labels("split").observe(time.perf_counter() - began)
-    if all_done:
+    if diarize_attempts is not None:
+        await dispatch.diarize(res.queue, job.id, diarize_attempts, task.request_id)
+    elif all_done:
         await dispatch.merge(res.queue, job.id, task.request_id)
     log.info("split.done", chunks=count, seconds=round(time.perf_counter() - began, 3))
     return "split"
@@ -92,16 +95,44 @@ async def _load(res: Resources, job_id: str) -> Job | None:
 
 
 @transient
-async def _finish(res: Resources, job_id: str, count: int) -> bool:
-    """Record the chunk count; True if every chunk was done by then, so only this split
-    can merge. Either the last chunk commits after the count and its transcriber merges,
-    or before it and this count sees it: one of the two always knows."""
+async def _finish(res: Resources, job: Job, count: int) -> tuple[bool, int | None]:
+    """Record the chunk count (and the diarization the job waits for, if it asked for
+    speakers over one mix): True if every chunk was done by then, so only this split can
+    merge; and the diarization's attempts, if it is still to run.
+
+    Either the last chunk commits after the count and its transcriber merges, or before
+    it and this count sees it: one of the two always knows. A job that waits for a
+    diarization is merged by the speakers service when it ends, whichever ends last."""
     async with res.sessions() as session:
         await transitions.move(
-            session, job_id, JobStatus.transcribing, from_=[JobStatus.splitting], chunks_total=count
+            session,
+            job.id,
+            JobStatus.transcribing,
+            from_=[JobStatus.splitting],
+            chunks_total=count,
+            speaker_route=_route(job),
         )
+        diarization = await _diarization(session, job)
         await session.commit()
-        return await count_done(session, job_id) >= count
+        all_done = await count_done(session, job.id) >= count
+    if diarization is None or diarization.status == ChunkStatus.done:
+        return all_done, None
+    return all_done, diarization.attempts
+
+
+def _route(job: Job) -> str | None:
+    return SpeakerRoute.voices.value if job.speakers is not None else None
+
+
+async def _diarization(session: AsyncSession, job: Job) -> Diarization | None:
+    """The job's diarization row, created pending on its first split."""
+    if _route(job) != SpeakerRoute.voices:
+        return None
+    found = await session.get(Diarization, job.id)
+    if found is None:
+        found = Diarization(job_id=job.id)
+        session.add(found)
+    return found
 
 
 async def _cut_and_enqueue(res: Resources, job: Job, lease: Lease) -> int:

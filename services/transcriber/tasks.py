@@ -24,7 +24,7 @@ from services.transcriber.batching import Gatherer
 from services.transcriber.engine import DecodeOptions, Engine, EngineResult, combine
 from services.transcriber.windows import Audio, Speech, Window, cut_windows
 from shared.metrics import AUDIO_SECONDS, CHUNK_RETRIES, REALTIME_FACTOR, STAGE_SECONDS
-from shared.models import Chunk, ChunkStatus, Job, JobStatus, Transcript, utcnow
+from shared.models import Chunk, ChunkStatus, Diarization, Job, JobStatus, Transcript, utcnow
 from shared.pipeline import outcomes
 from shared.pipeline.chunks import count_done
 from shared.pipeline.contracts import MergePayload, TranscribePayload
@@ -280,16 +280,20 @@ async def _merge(res: Resources, job_id: str) -> tuple[Job, Transcript] | JobSta
             return status
         if await count_done(session, job_id) < job.chunks_total:
             return status
+        diarization = await session.get(Diarization, job_id)
+        if diarization is not None and diarization.status != ChunkStatus.done:
+            return status  # the speakers service merges when it is done
         chunks = list(
             await session.exec(
                 select(Chunk).where(col(Chunk.job_id) == job_id).order_by(col(Chunk.index))
             )
         )
+    turns = diarization.turns if diarization is not None else None
     # Validating and merging every segment of a long job is CPU work: not on the loop.
-    return job, await asyncio.to_thread(_transcript, job, chunks)
+    return job, await asyncio.to_thread(_transcript, job, chunks, turns)
 
 
-def _transcript(job: Job, chunks: list[Chunk]) -> Transcript:
+def _transcript(job: Job, chunks: list[Chunk], turns: list[dict[str, Any]] | None) -> Transcript:
     results = [
         ChunkResult(
             start=c.start_s,

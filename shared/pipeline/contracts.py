@@ -13,12 +13,14 @@ from pydantic import BaseModel
 
 SPLIT_QUEUE = "vtx:queue:split"
 TRANSCRIBE_QUEUE = "vtx:queue:transcribe"
+SPEAKERS_QUEUE = "vtx:queue:speakers"
 CALLBACK_QUEUE = "vtx:queue:callbacks"  # served by the gateway, which has egress
-QUEUES = {"split": SPLIT_QUEUE, "transcribe": TRANSCRIBE_QUEUE}
+QUEUES = {"split": SPLIT_QUEUE, "transcribe": TRANSCRIBE_QUEUE, "speakers": SPEAKERS_QUEUE}
 
 SPLIT_TASK = "split_job"
 TRANSCRIBE_TASK = "transcribe_chunk"
 MERGE_TASK = "merge_job"
+DIARIZE_TASK = "diarize_job"
 CALLBACK_TASK = "deliver_callback"
 
 
@@ -30,6 +32,11 @@ class SplitPayload(BaseModel):
 class TranscribePayload(BaseModel):
     job_id: str
     index: int
+    request_id: str | None = None
+
+
+class DiarizePayload(BaseModel):
+    job_id: str
     request_id: str | None = None
 
 
@@ -50,6 +57,10 @@ def split_job_id(job_id: str, attempts: int) -> str:
 
 def transcribe_job_id(job_id: str, index: int, attempts: int) -> str:
     return f"transcribe:{job_id}:{index}:{attempts}"
+
+
+def diarize_job_id(job_id: str, attempts: int) -> str:
+    return f"diarize:{job_id}:{attempts}"
 
 
 def merge_job_id(job_id: str) -> str:

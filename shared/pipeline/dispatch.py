@@ -7,16 +7,20 @@ from arq import ArqRedis
 from shared.pipeline.contracts import (
     CALLBACK_QUEUE,
     CALLBACK_TASK,
+    DIARIZE_TASK,
     MERGE_TASK,
+    SPEAKERS_QUEUE,
     SPLIT_QUEUE,
     SPLIT_TASK,
     TRANSCRIBE_QUEUE,
     TRANSCRIBE_TASK,
     CallbackPayload,
+    DiarizePayload,
     MergePayload,
     SplitPayload,
     TranscribePayload,
     callback_job_id,
+    diarize_job_id,
     merge_job_id,
     split_job_id,
     transcribe_job_id,
@@ -57,6 +61,13 @@ async def transcribe(
     if score is None:
         return False
     return await enqueue(queue, TRANSCRIBE_TASK, TRANSCRIBE_QUEUE, arq_id, payload, score_ms=score)
+
+
+async def diarize(queue: ArqRedis, job_id: str, attempts: int, request_id: str | None) -> bool:
+    """One diarization per job, on the speakers service's own queue, in arrival order."""
+    payload = DiarizePayload(job_id=job_id, request_id=request_id)
+    arq_id = diarize_job_id(job_id, attempts)
+    return await enqueue(queue, DIARIZE_TASK, SPEAKERS_QUEUE, arq_id, payload)
 
 
 async def merge(queue: ArqRedis, job_id: str, request_id: str | None) -> bool:

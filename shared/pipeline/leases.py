@@ -1,4 +1,4 @@
-"""Leases: who works on a split or a chunk right now, proven by a heartbeat in the DB.
+"""Leases: who works on a split, a chunk or a diarization now, proven by a heartbeat in the DB.
 
 A worker claims work with a conditional update (free, expired or already its own),
 renews it while it works and releases it when done. A worker that dies stops
@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from shared.db import SessionFactory
-from shared.models import Chunk, ChunkStatus, Job, JobStatus, utcnow
+from shared.models import Chunk, ChunkStatus, Diarization, Job, JobStatus, utcnow
 from shared.pipeline.updates import update_one
 
 log = structlog.get_logger(__name__)
@@ -33,17 +33,20 @@ def worker_identity() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def unleased(model: type[Job] | type[Chunk]) -> ColumnElement[bool]:
+Leased = type[Job] | type[Chunk] | type[Diarization]
+
+
+def unleased(model: Leased) -> ColumnElement[bool]:
     """Nobody holds it: never leased, released, or the holder stopped heartbeating."""
     return or_(col(model.lease_expires_at).is_(None), col(model.lease_expires_at) < utcnow())
 
 
-def _free_or_mine(model: type[Job] | type[Chunk], owner: str) -> ColumnElement[bool]:
+def _free_or_mine(model: Leased, owner: str) -> ColumnElement[bool]:
     return or_(unleased(model), col(model.lease_owner) == owner)
 
 
 class Lease:
-    """One claimed piece of work: a job's split, or a chunk of it."""
+    """One claimed piece of work: a job's split, a chunk of it, or its diarization."""
 
     def __init__(
         self, sessions: SessionFactory, target: ColumnElement[bool], model: Any, owner: str
@@ -151,3 +154,24 @@ async def claim_chunk(
     if not await update_one(sessions, statement):
         return None
     return Lease(sessions, target, Chunk, owner)
+
+
+async def claim_diarization(
+    sessions: SessionFactory, job_id: str, owner: str, ttl_s: float
+) -> Lease | None:
+    """Take a pending diarization if nobody live holds it; counts the attempt."""
+    target = col(Diarization.job_id) == job_id
+    statement = (
+        update(Diarization)
+        .where(target)
+        .where(col(Diarization.status) == ChunkStatus.pending.value)
+        .where(_free_or_mine(Diarization, owner))
+        .values(
+            lease_owner=owner,
+            lease_expires_at=utcnow() + timedelta(seconds=ttl_s),
+            attempts=Diarization.attempts + 1,
+        )
+    )
+    if not await update_one(sessions, statement):
+        return None
+    return Lease(sessions, target, Diarization, owner)

@@ -11,11 +11,13 @@ import structlog
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from shared.models import CallbackStatus, Chunk, ChunkStatus, Job, JobStatus, utcnow
+from shared.models import CallbackStatus, Chunk, ChunkStatus, Diarization, Job, JobStatus, utcnow
 from shared.pipeline import dispatch, retention, webhooks
 from shared.pipeline.contracts import (
+    SPEAKERS_QUEUE,
     SPLIT_QUEUE,
     TRANSCRIBE_QUEUE,
+    diarize_job_id,
     merge_job_id,
     split_job_id,
     transcribe_job_id,
@@ -34,6 +36,7 @@ TRANSCRIBABLE = [JobStatus.splitting.value, JobStatus.transcribing.value]
 class Reconciled:
     splits: int = 0
     chunks: int = 0
+    diarizations: int = 0
     merges: int = 0
     callbacks: int = 0
 
@@ -56,10 +59,25 @@ async def reconcile_once(res: Resources) -> Reconciled:
                 .where(unleased(Chunk))
             )
         )
+        diarizations = list(
+            await session.exec(
+                select(Diarization.job_id, Diarization.attempts, Job.request_id)
+                .join(Job, col(Job.id) == col(Diarization.job_id))
+                .where(col(Job.status) == JobStatus.transcribing.value)
+                .where(col(Diarization.status) == ChunkStatus.pending.value)
+                .where(unleased(Diarization))
+            )
+        )
         pending = (
             select(func.count())
             .where(col(Chunk.job_id) == col(Job.id))
             .where(col(Chunk.status) == ChunkStatus.pending.value)
+            .scalar_subquery()
+        )
+        listening = (
+            select(func.count())
+            .where(col(Diarization.job_id) == col(Job.id))
+            .where(col(Diarization.status) == ChunkStatus.pending.value)
             .scalar_subquery()
         )
         merges = list(
@@ -67,6 +85,7 @@ async def reconcile_once(res: Resources) -> Reconciled:
                 select(Job.id, Job.request_id)
                 .where(col(Job.status) == JobStatus.transcribing.value)
                 .where(pending == 0)
+                .where(listening == 0)
             )
         )
         # Due callbacks (not held by a delivery in flight, see shared.pipeline.webhooks) go back
@@ -95,6 +114,7 @@ async def reconcile_once(res: Resources) -> Reconciled:
             (TRANSCRIBE_QUEUE, transcribe_job_id(c.job_id, c.index, c.attempts))
             for c, _, _ in chunks
         ),
+        *((SPEAKERS_QUEUE, diarize_job_id(j, n)) for j, n, _ in diarizations),
         *((TRANSCRIBE_QUEUE, merge_job_id(j)) for j, _ in merges),
     ]
     for queue, arq_id in abandoned:
@@ -109,6 +129,7 @@ async def reconcile_once(res: Resources) -> Reconciled:
                 for c, r, owner in chunks
             ]
         ),
+        diarizations=sum([await dispatch.diarize(res.queue, j, n, r) for j, n, r in diarizations]),
         merges=sum([await dispatch.merge(res.queue, j, r) for j, r in merges]),
         callbacks=sum([await dispatch.callback(res.queue, j, n) for j, n in callbacks]),
     )
@@ -117,6 +138,7 @@ async def reconcile_once(res: Resources) -> Reconciled:
             "reconciler.enqueued",
             splits=counts.splits,
             chunks=counts.chunks,
+            diarizations=counts.diarizations,
             merges=counts.merges,
             callbacks=counts.callbacks,
         )
