@@ -16,18 +16,20 @@ class Target:
     name: str
     value: float | None
     limit: float
-    higher_is_better: bool
+    higher_is_better: bool | None  # None: the value must be the limit (a count)
     unit: str = ""
 
     @property
     def met(self) -> bool | None:
         if self.value is None:
             return None
+        if self.higher_is_better is None:
+            return self.value == self.limit
         return self.value >= self.limit if self.higher_is_better else self.value <= self.limit
 
     def line(self) -> str:
         verdict = {True: "MET", False: "NOT MET", None: "not measured"}[self.met]
-        sign = ">=" if self.higher_is_better else "<="
+        sign = {True: ">=", False: "<=", None: "=="}[self.higher_is_better]
         value = "-" if self.value is None else f"{self.value:.3f}{self.unit}"
         return f"{self.name:<44} {value:>12}  (target {sign} {self.limit:g}{self.unit})  {verdict}"
 

@@ -2,8 +2,10 @@
 
 Scenarios: a ~9-minute MP4 (`long`), many ~90 s files submitted at once (`batch`), one
 short recording (`clip`), each repeated and interleaved with the baselines (see
-schedule.py); then, once, the memory checks (`memory`). The suite runs with its own
-defaults (`vtx up`, driven over HTTP only), so the bench measures what users get.
+schedule.py); conversations with known speakers through the suite with `speakers=auto`,
+interleaved with the same files without speakers (`speakers`, see speakers.py); then,
+once, the memory checks (`memory`). The suite runs with its own defaults (`vtx up`,
+driven over HTTP only), so the bench measures what users get.
 """
 
 from __future__ import annotations
@@ -21,18 +23,21 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import baseline, media, report, suite
+import httpx
+
+from bench import baseline, media, report, speakers, suite
 from bench.report import MB, mb, median
 from bench.schedule import Step, parse_scenarios, rotated, steps
 from bench.summary import Measured, batch_section, clip_section, lines, long_section, verdict_rows
 
 Say = Callable[[str], None]
+SPEAKERS_READY_S = 180.0  # the speakers service loads its models after the others are up
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--reps", type=int, default=3, help="interleaved repetitions (medians)")
-    p.add_argument("--scenarios", default="long,batch,clip,memory", help="comma-separated")
+    p.add_argument("--scenarios", default="long,batch,clip,speakers,memory", help="comma-separated")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     p.add_argument("--model", default="tiny.en", help="faster-whisper model name or path")
     p.add_argument("--batch-files", type=int, default=50, help="files in the batch scenario")
@@ -93,6 +98,7 @@ class Bench:
         self.clip = library.clip()
         self.files = library.batch(args.batch_files, args.batch_seconds)
         self.library = library
+        self.cases: list[speakers.Case] = []
         self.loaded = baseline.load(
             args.model, args.device, word_timestamps=not args.no_word_timestamps
         )
@@ -155,11 +161,63 @@ class Bench:
             ]
             self.m.base_clip.setdefault(c.name, []).append(median([r.total_s for r in runs]))
 
+    def speakers_suite(self, s: suite.Suite, rep: int) -> None:
+        """Each conversation with speakers=auto, scored; nothing once the suite refused."""
+        if self.m.speakers_skipped is not None:
+            return
+        for runs in self.m.speakers:
+            s.idle()
+            try:
+                job = s.transcribe(runs.case.path, {"speakers": "auto"}, words=True)
+            except httpx.HTTPStatusError as exc:
+                self.m.speakers_skipped = refusal(exc.response)
+                self.say(f"rep {rep + 1} speakers: not measured: {self.m.speakers_skipped}")
+                return
+            runs.with_speakers.append(job)
+            runs.scores.append(speakers.score(runs.case, job))
+            self.say(
+                f"rep {rep + 1} speakers, {runs.case.name}: {job.total_s:.2f} s ({job.status}, "
+                f"{runs.scores[-1].found} found, route {job.speaker_route})"
+            )
+
+    def speakers_baseline(self, s: suite.Suite, rep: int) -> None:
+        """The same conversations without speakers: what diarization costs on top."""
+        if self.m.speakers_skipped is not None:
+            return
+        for runs in self.m.speakers:
+            s.idle()
+            runs.without.append(s.transcribe(runs.case.path))
+            self.say(
+                f"rep {rep + 1} speakers, {runs.case.name} without: "
+                f"{runs.without[-1].total_s:.2f} s"
+            )
+
+    def prepare_speakers(self, s: suite.Suite, folder: Path) -> None:
+        """The conversations, and the speakers service ready and warm (or why not)."""
+        self.m.speakers = [speakers.Runs(c) for c in speakers.cases(self.args.media_dir, folder)]
+        self.m.speakers_skipped = s.ready("speakers", SPEAKERS_READY_S)
+        if self.m.speakers_skipped is None:
+            try:
+                s.transcribe(self.clip.path, {"speakers": "auto"})
+            except httpx.HTTPStatusError as exc:
+                self.m.speakers_skipped = refusal(exc.response)
+        if self.m.speakers_skipped:
+            self.say(f"speakers: not measured: {self.m.speakers_skipped}")
+
     def warm(self, s: suite.Suite) -> None:
         """A service that is up is warm: one clip through each side before timing."""
         s.transcribe(self.clip.path)
         for c in baseline.CANDIDATES:
             baseline.run(self.loaded, c, self.clip.path)
+
+
+def refusal(response: httpx.Response) -> str:
+    """What the gateway said when it refused a job (a 503 names the missing service)."""
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        detail = response.text
+    return f"{response.status_code} {str(detail)[:300]}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -184,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with suite.running(Path(tmp) / "data", suite_overrides(args)) as s:
             say(f"suite up in {time.perf_counter() - started:.1f} s (log: {s.log})")
             bench.warm(s)
+            if "speakers" in args.scenarios:
+                bench.prepare_speakers(s, Path(tmp) / "conversations")
             for step in steps(args.reps, args.scenarios):
                 bench.step(s, step)
             if "memory" in args.scenarios:
@@ -234,6 +294,9 @@ def _record(
         "long": long,
         "batch": batch_section(m, bench.files, long_xrt) if "batch" in scenarios else None,
         "clip": clip_section(m, best) if "clip" in scenarios else None,
+        "speakers": (
+            speakers.section(m.speakers, m.speakers_skipped) if "speakers" in scenarios else None
+        ),
         "memory": memory,
         "rss_peak_mb": peaks,
         "bench_process_peak_rss_mb": round(

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-SCENARIOS = ("long", "batch", "clip")  # the timed comparisons, in the order they run
+# The timed comparisons, in the order they run; speakers: the suite with speakers=auto
+# against the suite without (the same conversations).
+SCENARIOS = ("long", "batch", "clip", "speakers")
 ONCE = ("memory",)  # run once after the repetitions, suite only
 SIDES = ("suite", "baseline")
 
@@ -23,7 +25,7 @@ class Step:
 
 
 def parse_scenarios(spec: str) -> tuple[str, ...]:
-    """`long,clip,batch,memory` (any subset, any order) in the order they run."""
+    """`long,clip,batch,speakers,memory` (any subset, any order) in the order they run."""
     asked = {s.strip() for s in spec.split(",") if s.strip()}
     unknown = asked - set(SCENARIOS) - set(ONCE)
     if unknown or not asked:

@@ -25,7 +25,11 @@ import psutil
 from bench.media import OUT, ROOT
 from services.cli.readiness import NotReady, wait_ready
 
-SERVICES = ("gateway", "splitter", "transcriber", "health")
+SERVICES = ("gateway", "splitter", "transcriber", "health")  # every run waits for these
+# Given a port in every run, waited for only by the scenario that needs it: a suite
+# installed without the `speakers` extra still runs every other scenario.
+OPTIONAL = ("speakers",)
+WORKERS = ("splitter", "transcriber", "speakers")  # whose /metrics time the stages
 READY_TIMEOUT_S = 180.0
 MAX_BATCH = 200  # the most the job list returns in one page
 # Per-client limits, not speed settings: 50 uploads at once and their polling pass them.
@@ -131,9 +135,11 @@ class JobRun:
     finished_s: float | None
     split_seen_s: float | None
     chunks: int | None
-    stages: dict[str, float]  # /metrics deltas: split, transcribe (busy, summed), merge
+    stages: dict[str, float]  # /metrics deltas: split, transcribe (busy, summed), merge, speakers
     text: str
     error: str | None = None
+    speaker_route: str | None = None  # channels or voices, as the splitter chose; None: off
+    words: list[dict[str, Any]] = field(default_factory=list)  # kept only when asked for
 
 
 @dataclass
@@ -161,10 +167,16 @@ class Suite:
         return self.urls["gateway"]
 
     def stage_totals(self) -> dict[str, tuple[float, float]]:
-        """(sum, count) of vtx_stage_duration_seconds per stage, over the worker services."""
+        """(sum, count) of vtx_stage_duration_seconds per stage, over the worker services
+        that are running (the speakers service is not, without its extra)."""
         totals: dict[str, tuple[float, float]] = {}
-        for name in ("splitter", "transcriber"):
-            text = self.client.get(f"{self.urls[name]}/metrics").text
+        for name in WORKERS:
+            try:
+                text = self.client.get(f"{self.urls[name]}/metrics").text
+            except httpx.HTTPError:
+                if name in OPTIONAL:
+                    continue
+                raise
             for kind, stage, value in _METRIC.findall(text):
                 s, c = totals.get(stage, (0.0, 0.0))
                 totals[stage] = (s + float(value), c) if kind == "sum" else (s, c + float(value))
@@ -198,8 +210,11 @@ class Suite:
             },
         )
 
-    def transcribe(self, media: Path, fields: dict[str, str] | None = None) -> JobRun:
-        """Upload, poll the job, fetch the JSON transcript: the user's whole wait."""
+    def transcribe(
+        self, media: Path, fields: dict[str, str] | None = None, words: bool = False
+    ) -> JobRun:
+        """Upload, poll the job, fetch the JSON transcript: the user's whole wait. With
+        `words`, the transcript's words (times, text, speaker) are kept on the run."""
         before = self.stage_totals()
         wall0, t0 = time.time(), time.perf_counter()
         response = self.upload(file_pieces(media), media.stat().st_size, media.name, fields)
@@ -208,7 +223,8 @@ class Suite:
         job_id = str(response.json()["id"])
         job, split_seen = self.wait(job_id, t0)
         error = job.get("error")
-        text = self.text(job_id) if job["status"] == "completed" else ""
+        doc = self.document(job_id) if job["status"] == "completed" else {"segments": []}
+        text = doc_text(doc)
         total = time.perf_counter() - t0
         after = self.stage_totals()
         stages = {k: v[0] - before.get(k, (0.0, 0.0))[0] for k, v in after.items()}
@@ -226,13 +242,20 @@ class Suite:
             stages={k: round(v, 4) for k, v in stages.items() if v > 0},
             text=text,
             error=str(error) if error else None,
+            speaker_route=job.get("speaker_route"),
+            words=doc_words(doc) if words else [],
         )
+
+    def document(self, job_id: str) -> dict[str, Any]:
+        """The job's JSON transcript."""
+        got = self.client.get(f"{self.gateway}/v1/jobs/{job_id}/transcript?format=json")
+        got.raise_for_status()
+        doc: dict[str, Any] = got.json()
+        return doc
 
     def text(self, job_id: str) -> str:
         """The job's transcript as plain words, from its JSON segments."""
-        got = self.client.get(f"{self.gateway}/v1/jobs/{job_id}/transcript?format=json")
-        got.raise_for_status()
-        return " ".join(s["text"].strip() for s in got.json()["segments"])
+        return doc_text(self.document(job_id))
 
     def transcribe_many(self, files: Sequence[Path]) -> BatchRun:
         """Every file uploaded at once (one thread each), timed until all have ended."""
@@ -278,6 +301,15 @@ class Suite:
                 return job, split_seen
             time.sleep(0.05 if elapsed < 3 else 0.2)
 
+    def ready(self, name: str, timeout_s: float) -> str | None:
+        """None once service `name` is ready, else why not: a scenario that needs an
+        optional service measures nothing (and says so) without it."""
+        try:
+            wait_ready([self.urls[name]], timeout_s, lambda: self.process.poll() is not None)
+        except NotReady as exc:
+            return f"the {name} service {exc} (is the vtx[{name}] extra installed?)"
+        return None
+
     def delete(self, job_id: str) -> None:
         self.client.delete(f"{self.gateway}/v1/jobs/{job_id}")
 
@@ -289,6 +321,26 @@ class Suite:
             if all(j["status"] in ("completed", "failed") for j in page["items"]):
                 return
             time.sleep(0.5)
+
+
+def doc_text(doc: dict[str, Any]) -> str:
+    return " ".join(s["text"].strip() for s in doc["segments"])
+
+
+def doc_words(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every word of a JSON transcript in time order, each with its speaker (None where
+    the transcript has none: the word's, else its segment's)."""
+    out = [
+        {
+            "start": float(w["start"]),
+            "end": float(w["end"]),
+            "word": str(w["word"]),
+            "speaker": w.get("speaker") or s.get("speaker"),
+        }
+        for s in doc["segments"]
+        for w in s.get("words") or []
+    ]
+    return sorted(out, key=lambda w: (w["start"], w["end"]))
 
 
 def file_pieces(path: Path, piece: int = 1 << 20) -> Iterator[bytes]:
@@ -311,7 +363,7 @@ def suite_env(data_dir: Path, overrides: dict[str, str]) -> dict[str, str]:
         VTX_MAX_UPLOAD_MB="1536",
         VTX_LOG_FORMAT="json",
         **LIMITS_LIFTED,
-        **{f"VTX_{name.upper()}_PORT": str(free_port()) for name in SERVICES},
+        **{f"VTX_{name.upper()}_PORT": str(free_port()) for name in (*SERVICES, *OPTIONAL)},
     )
     env.update(overrides)
     return env
@@ -321,7 +373,7 @@ def suite_env(data_dir: Path, overrides: dict[str, str]) -> dict[str, str]:
 def running(data_dir: Path, overrides: dict[str, str]) -> Iterator[Suite]:
     """`vtx up` in a subprocess with its own data dir and ports; stopped with SIGTERM."""
     env = suite_env(data_dir, overrides)
-    urls = {n: f"http://127.0.0.1:{env[f'VTX_{n.upper()}_PORT']}" for n in SERVICES}
+    urls = {n: f"http://127.0.0.1:{env[f'VTX_{n.upper()}_PORT']}" for n in (*SERVICES, *OPTIONAL)}
     logs = OUT / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"vtx-up-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
@@ -352,6 +404,7 @@ def running(data_dir: Path, overrides: dict[str, str]) -> Iterator[Suite]:
 
 def _wait_ready(suite: Suite) -> None:
     try:
-        wait_ready(suite.urls.values(), READY_TIMEOUT_S, lambda: suite.process.poll() is not None)
+        urls = [suite.urls[n] for n in SERVICES]
+        wait_ready(urls, READY_TIMEOUT_S, lambda: suite.process.poll() is not None)
     except NotReady as exc:
         raise RuntimeError(f"vtx up {exc}:\n{suite.log.read_text()[-4000:]}") from exc

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import baseline, media, suite
+from bench import baseline, media, speakers, suite
 from bench.report import fastest, median, most_accurate, paired_ratios, pick_best, table
 from bench.targets import Figures, verdicts
 from bench.wer import corpus_error_rate, word_error_rate
@@ -30,6 +30,8 @@ class Measured:
     loop_texts: list[str] = field(default_factory=list)
     loop_name: str | None = None
     windows: list[dict[str, Any]] = field(default_factory=list)
+    speakers: list[speakers.Runs] = field(default_factory=list)
+    speakers_skipped: str | None = None  # why the speakers scenario measured nothing
 
     def best(self, long: media.TestMedia, tolerance: float) -> str | None:
         """The best baseline so far: fastest within `tolerance` of the most accurate."""
@@ -73,7 +75,9 @@ def long_section(m: Measured, long: media.TestMedia, tolerance: float) -> dict[s
         "fastest": fastest(seconds) if seconds else None,
         "most_accurate": most_accurate(wers) if wers else None,
         "suite": {
-            "runs": [dataclasses.asdict(r) | {"text": r.text[:200]} for r in m.suite_long],
+            "runs": [
+                dataclasses.asdict(r) | {"text": r.text[:200], "words": None} for r in m.suite_long
+            ],
             "total_s": _opt(suite_total),
             "x_realtime": _opt(long.seconds / suite_total),
             "wer": _opt(median([word_error_rate(long.reference, r.text) for r in done])),
@@ -140,6 +144,7 @@ def figures(
     batch: dict[str, Any] | None,
     clip: dict[str, Any] | None,
     memory: dict[str, Any],
+    speakers_sec: dict[str, Any] | None = None,
 ) -> Figures:
     speedups = {} if long is None else long["candidates"]
     fastest_name = None if long is None else long["fastest"]
@@ -153,6 +158,7 @@ def figures(
         clip_overhead_ms=None if clip is None else clip["overhead_ms"],
         gateway_rise_mb=memory.get("gateway_upload", {}).get("gateway_rss_rise_mb"),
         splitter_rise_mb=(memory.get("splitter_long", {}).get("rss_rise_mb") or {}).get("splitter"),
+        speakers=None if speakers_sec is None else speakers.figures(speakers_sec),
     )
 
 
@@ -191,6 +197,14 @@ def lines(record: dict[str, Any], tolerance: float) -> list[str]:
             *([n, v] for n, v in clip["baselines_s"].items()),
         ]
         out += ["short clip, medians:", table(["configuration", "seconds"], rows), ""]
+    spk = record.get("speakers")
+    if spk:
+        out += ["speakers (speakers=auto, against the same file without), medians:"]
+        if spk["skipped"]:
+            out += [f"not measured: {spk['skipped']}"]
+        if spk["conversations"]:
+            out += [table(speakers.HEADERS, speakers.table_rows(spk))]
+        out += [""]
     out += [t["line"] for t in record["targets"]]
     return out
 
@@ -198,7 +212,11 @@ def lines(record: dict[str, Any], tolerance: float) -> list[str]:
 def verdict_rows(record: dict[str, Any], tolerance: float) -> list[dict[str, Any]]:
     long = record.get("long") or {}
     f = figures(
-        record.get("long"), record.get("batch"), record.get("clip"), record.get("memory", {})
+        record.get("long"),
+        record.get("batch"),
+        record.get("clip"),
+        record.get("memory", {}),
+        record.get("speakers"),
     )
     loop = (record.get("batch") or {}).get("loop", {}).get("candidate")
     targets = verdicts(f, tolerance, str(long.get("fastest")), str(record.get("best")), loop)

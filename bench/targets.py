@@ -5,7 +5,10 @@
 - batch: suite throughput >= 0.85x its own long-file throughput, and >= 1.0x the best
   baseline looping over the same files in one process;
 - short clip: the suite's overhead over the best baseline <= 300 ms;
-- memory (when measured): gateway RSS rise on a big upload <= 50 MB, splitter <= 100 MB.
+- memory (when measured): gateway RSS rise on a big upload <= 50 MB, splitter <= 100 MB;
+- speakers (issue 14, when the scenario ran): >= 90% of words on the right speaker on
+  every 4-voice conversation, exactly 4 speakers found on each, one voice cut apart and
+  re-ordered found as exactly one speaker, both channels of the stereo file exact.
 A figure that was not measured gives a target "not measured", never "met".
 """
 
@@ -21,6 +24,18 @@ BATCH_VS_LOOP = 1.0
 CLIP_OVERHEAD_MS = 300.0
 GATEWAY_RISE_MB = 50.0
 SPLITTER_RISE_MB = 100.0
+WORDS_RIGHT = 0.90
+STEREO_CHANNELS = 2
+
+
+@dataclass(frozen=True)
+class SpeakerFigures:
+    """The speakers scenario's worst cases; None where not measured."""
+
+    four_voices_words_right: float | None = None  # the lowest over the 4-voice conversations
+    four_voices_count_off: int | None = None  # the largest |found - 4| over them
+    one_voice_found: int | None = None  # speakers found on the one-voice conversation
+    stereo_channels_exact: int | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,7 @@ class Figures:
     clip_overhead_ms: float | None = None
     gateway_rise_mb: float | None = None
     splitter_rise_mb: float | None = None
+    speakers: SpeakerFigures | None = None  # None: the scenario did not run
 
 
 def verdicts(
@@ -62,4 +78,20 @@ def verdicts(
                 "splitter RSS rise, long file", f.splitter_rise_mb, SPLITTER_RISE_MB, False, " MB"
             ),
         ]
+    if f.speakers is not None:
+        targets += speaker_verdicts(f.speakers)
     return targets
+
+
+def speaker_verdicts(s: SpeakerFigures) -> list[Target]:
+    def opt(v: int | None) -> float | None:
+        return None if v is None else float(v)
+
+    return [
+        Target("speakers: words right, 4 voices (worst)", s.four_voices_words_right,
+               WORDS_RIGHT, True),
+        Target("speakers: |found - 4|, 4 voices (worst)", opt(s.four_voices_count_off), 0, None),
+        Target("speakers: found, one voice cut apart", opt(s.one_voice_found), 1, None),
+        Target("speakers: stereo channels exact", opt(s.stereo_channels_exact),
+               STEREO_CHANNELS, None),
+    ]  # fmt: skip

@@ -1,16 +1,18 @@
 """The benchmark's own logic: WER, choosing the best baseline, ratios, interleaving,
-target verdicts, the media plan, report shapes."""
+target verdicts, the media plan, report shapes, scoring speakers."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import av
+import httpx
 import numpy as np
 import pytest
 
-from bench import media, plan
+from bench import media, plan, speakers
 from bench.explore import Layout, layouts
 from bench.report import (
     Target,
@@ -23,10 +25,11 @@ from bench.report import (
     stage_lanes,
     table,
 )
-from bench.run import command, parse_args
+from bench.run import command, parse_args, refusal
 from bench.schedule import Step, parse_scenarios, rotated, steps
-from bench.suite import service_name
-from bench.targets import Figures, verdicts
+from bench.suite import JobRun, doc_words, service_name
+from bench.summary import lines
+from bench.targets import Figures, SpeakerFigures, verdicts
 from bench.wer import align, corpus_error_rate, normalise, word_error_rate
 
 # The recordings' lengths in seconds (jfk, harvard list 72, hotwords, stereo mix).
@@ -148,7 +151,7 @@ def test_quick_shrinks_the_run() -> None:
     assert (args.reps, args.batch_files, args.upload_mb, args.long_hours) == (1, 10, 128, 0.25)
     full = parse_args([])
     assert (full.reps, full.batch_files, full.long_minutes) == (3, 50, 9.0)
-    assert full.scenarios == ("long", "batch", "clip", "memory")
+    assert full.scenarios == ("long", "batch", "clip", "speakers", "memory")
     for bad in (["--batch-files", "0"], ["--reps", "0"], ["--scenarios", "long,fast"]):
         with pytest.raises(SystemExit):
             parse_args(bad)
@@ -216,7 +219,7 @@ def test_repetitions_interleave_suite_and_baselines() -> None:
 def test_scenarios_run_in_a_fixed_order_and_only_when_asked() -> None:
     assert parse_scenarios("clip, batch") == ("batch", "clip")
     assert {s.scenario for s in steps(2, ("clip",))} == {"clip"}
-    with pytest.raises(ValueError, match="subset of long, batch, clip, memory"):
+    with pytest.raises(ValueError, match="subset of long, batch, clip, speakers, memory"):
         parse_scenarios("long,gpu")
     with pytest.raises(ValueError):
         parse_scenarios(" , ")
@@ -361,3 +364,207 @@ def test_a_two_speaker_stereo_file_is_played_channel_after_channel(tmp_path: Pat
     assert np.array_equal(in_turn[:n], left) and np.array_equal(in_turn[-n:], right)
     assert not in_turn[n : n + rate // 2].any()
     assert len(media.decode(path)) == n  # without it: one mixed-down stream
+
+
+# ------------------------------------------------------------------ speakers
+
+LEFT = "He began a confused complaint against the wizard."
+RIGHT = "The horizon seems extremely distant."
+
+
+def _words(text: str, speaker: str | None, start: float, step: float = 0.3) -> list[dict[str, Any]]:
+    """Whisper-shaped words (leading space, punctuation kept), one every `step` seconds."""
+    return [
+        {
+            "start": start + i * step,
+            "end": start + i * step + 0.2,
+            "word": f" {w}",
+            "speaker": speaker,
+        }
+        for i, w in enumerate(text.split())
+    ]
+
+
+def _interleaved(*parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted((w for part in parts for w in part), key=lambda w: w["start"])
+
+
+def test_both_channels_exact_whatever_their_labels() -> None:
+    # The two speakers talk at once: their words interleave in time.
+    for left, right in (("S1", "S2"), ("S2", "S1")):
+        words = _interleaved(_words(LEFT, left, 0.2), _words(RIGHT, right, 0.3))
+        got = speakers.channel_score((LEFT, RIGHT), words)
+        assert got == speakers.Score(words_right=1.0, found=2, channels_exact=2)
+
+
+def test_one_label_for_both_channels_is_not_exact() -> None:
+    words = _interleaved(_words(LEFT, "S1", 0.2), _words(RIGHT, "S1", 0.3))
+    got = speakers.channel_score((LEFT, RIGHT), words)
+    assert got.found == 1 and got.channels_exact == 0
+    # S1 is best mapped to the longer, left channel: its 8 words right of 13.
+    assert got.words_right == pytest.approx(8 / 13)
+
+
+def test_a_wrong_or_stray_word_spoils_only_its_channel() -> None:
+    wrong = _words("The horizon seems extremely distance.", "S2", 0.3)
+    got = speakers.channel_score((LEFT, RIGHT), _interleaved(_words(LEFT, "S1", 0.2), wrong))
+    assert (got.channels_exact, got.words_right) == (1, pytest.approx(12 / 13))
+    stray = _words(LEFT, "S1", 0.2) + _words("horizon", "S1", 9.0) + _words(RIGHT, "S2", 0.3)
+    got = speakers.channel_score((LEFT, RIGHT), stray)
+    assert got.channels_exact == 1  # an extra word under the left label
+    assert got.words_right == 1.0  # every reference word is on its speaker: only extra
+
+
+def test_words_without_a_label_count_for_no_channel() -> None:
+    got = speakers.channel_score((LEFT, RIGHT), _words(LEFT, None, 0.0) + _words(RIGHT, "S1", 5))
+    assert (got.found, got.channels_exact, got.words_right) == (1, 1, pytest.approx(5 / 13))
+    nothing = speakers.channel_score((LEFT, RIGHT), [])
+    assert nothing == speakers.Score(words_right=0.0, found=0, channels_exact=0)
+
+
+def test_stereo_case_takes_each_channels_sentence(tmp_path: Path) -> None:
+    facts = {speakers.STEREO_FILE: {"channels": {"right": RIGHT, "left": LEFT}}}
+    (tmp_path / "transcripts.json").write_text(json.dumps(facts))
+    case = speakers.stereo_case(tmp_path)
+    assert case.channels == (LEFT, RIGHT) and case.speakers == 2
+    assert case.kind == speakers.STEREO and case.route == "channels"
+    assert case.path == tmp_path / speakers.STEREO_FILE
+
+
+def test_transcript_words_in_time_order_with_their_speaker() -> None:
+    doc = {
+        "segments": [
+            {"text": " b", "speaker": "S2", "words": [{"start": 2.0, "end": 2.5, "word": " b"}]},
+            {
+                "text": " a c",
+                "words": [
+                    {"start": 1.0, "end": 1.5, "word": " a", "speaker": "S1"},
+                    {"start": 3.0, "end": 3.5, "word": " c"},
+                ],
+            },
+            {"text": "", "words": []},
+        ]
+    }
+    assert [(w["word"], w["speaker"]) for w in doc_words(doc)] == [
+        (" a", "S1"), (" b", "S2"), (" c", None),
+    ]  # fmt: skip
+
+
+def _job(total_s: float, status: str = "completed", **kw: Any) -> JobRun:
+    defaults: dict[str, Any] = dict(
+        job_id="j", status=status, accepted_s=0.1, total_s=total_s, created_s=0.0,
+        started_s=0.2, finished_s=total_s - 0.1, split_seen_s=0.5, chunks=1, stages={}, text="",
+    )  # fmt: skip
+    return JobRun(**(defaults | kw))
+
+
+def _case(name: str, kind: str, count: int, channels: tuple[str, ...] = ()) -> speakers.Case:
+    return speakers.Case(name, Path(f"/m/{name}.mp4"), kind, count, channels=channels)
+
+
+def _runs(case: speakers.Case, scores: list[speakers.Score], with_s: list[float],
+          without_s: list[float], route: str = "voices") -> speakers.Runs:  # fmt: skip
+    return speakers.Runs(
+        case,
+        [_job(s, stages={"speakers": s / 4}, speaker_route=route) for s in with_s],
+        [_job(s) for s in without_s],
+        scores,
+    )
+
+
+def _section() -> dict[str, Any]:
+    four = speakers.FOUR_VOICES
+    runs = [
+        _runs(
+            _case("4 voices a", four, 4),
+            [speakers.Score(0.95, 4), speakers.Score(0.97, 4), speakers.Score(0.40, 3)],
+            [12.0, 10.0, 14.0],
+            [6.0, 5.0, 5.0],
+        ),
+        _runs(_case("4 voices b", four, 4), [speakers.Score(0.91, 5)], [9.0], [6.0]),
+        _runs(_case("one voice", speakers.ONE_VOICE, 1), [speakers.Score(1.0, 1)], [8.0], [4.0]),
+        _runs(
+            _case("stereo", speakers.STEREO, 2, (LEFT, RIGHT)),
+            [speakers.Score(1.0, 2, 2)],
+            [4.0],
+            [2.0],
+            route="channels",
+        ),
+    ]
+    runs[-1].with_speakers[0].stages.clear()  # the channels route runs no diarization
+    return speakers.section(runs, skipped=None)
+
+
+def test_each_conversation_row_is_medians_of_paired_runs() -> None:
+    rows = _section()["conversations"]
+    a = rows["4 voices a"]
+    assert (a["found"], a["words_right"]) == (4, 0.95)
+    assert (a["with_s"], a["without_s"]) == (12.0, 5.0)
+    assert a["ratio"] == pytest.approx(2.0)  # 12/6, 10/5, 14/5: paired, then the median
+    assert a["diarize_share"] == pytest.approx(0.25)
+    assert rows["stereo"]["diarize_share"] is None
+    assert rows["stereo"]["channels_exact"] == 2 and rows["stereo"]["route"] == "channels"
+
+
+def test_speaker_figures_are_the_worst_cases() -> None:
+    f = speakers.figures(_section())
+    assert f == SpeakerFigures(
+        four_voices_words_right=0.91, four_voices_count_off=1,
+        one_voice_found=1, stereo_channels_exact=2,
+    )  # fmt: skip
+    assert speakers.figures({"skipped": "503", "conversations": {}}) == SpeakerFigures()
+
+
+def test_a_failed_job_scores_nothing_but_is_measured() -> None:
+    stereo = _case("stereo", speakers.STEREO, 2, (LEFT, RIGHT))
+    assert speakers.score(stereo, _job(3.0, "failed")) == speakers.Score(0.0, 0, 0)
+    mono = _case("4 voices", speakers.FOUR_VOICES, 4)
+    assert speakers.score(mono, _job(3.0, "failed")) == speakers.Score(0.0, 0, None)
+
+
+def test_speaker_targets() -> None:
+    def met(f: SpeakerFigures) -> list[bool | None]:
+        return [t.met for t in verdicts(Figures(speakers=f), 0.01, "f", "b")[5:]]
+
+    assert met(SpeakerFigures(0.93, 0, 1, 2)) == [True, True, True, True]
+    assert met(SpeakerFigures(0.89, 1, 2, 1)) == [False, False, False, False]
+    assert met(SpeakerFigures(0.90, 0, 0, 2)) == [True, True, False, True]  # 0 found is wrong
+    assert met(SpeakerFigures()) == [None, None, None, None]
+    assert len(verdicts(Figures(), 0.01, "f", "b")) == 5  # the scenario did not run
+
+
+def test_a_count_target_wants_the_exact_value() -> None:
+    assert Target("found", 4.0, 4, None).met is True
+    assert Target("found", 5.0, 4, None).met is False
+    assert "(target == 4)" in Target("found", 3.0, 4, None).line()
+
+
+def test_the_speakers_table_marks_a_route_not_taken() -> None:
+    sec = _section()
+    sec["conversations"]["stereo"]["route"] = "voices"
+    rows = {r[0]: r for r in speakers.table_rows(sec)}
+    assert rows["stereo"][4] == "voices (want channels)"
+    assert rows["4 voices a"][3] == "95.0%" and rows["4 voices a"][8] == "25%"
+    assert rows["stereo"][8] is None
+
+
+def test_the_report_says_why_speakers_were_not_measured() -> None:
+    sec = {"skipped": "503 no speakers worker is alive", "conversations": {}}
+    record = {"speakers": sec, "targets": []}
+    out = lines(record, 0.01)
+    assert "not measured: 503 no speakers worker is alive" in out
+    filled = lines({"speakers": _section(), "targets": []}, 0.01)
+    assert "\nstereo " in "\n".join(filled)
+
+
+def test_a_refusal_keeps_the_gateways_words() -> None:
+    said = httpx.Response(503, json={"detail": "no speakers worker: pip install vtx[speakers]"})
+    assert refusal(said) == "503 no speakers worker: pip install vtx[speakers]"
+    assert refusal(httpx.Response(502, text="bad gateway")) == "502 bad gateway"
+
+
+def test_the_speakers_scenario_interleaves_with_and_without() -> None:
+    assert parse_scenarios("speakers") == ("speakers",)
+    assert [(s.rep, s.side) for s in steps(2, ("speakers",))] == [
+        (0, "suite"), (0, "baseline"), (1, "baseline"), (1, "suite"),
+    ]  # fmt: skip
