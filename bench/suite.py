@@ -301,15 +301,6 @@ class Suite:
                 return job, split_seen
             time.sleep(0.05 if elapsed < 3 else 0.2)
 
-    def ready(self, name: str, timeout_s: float) -> str | None:
-        """None once service `name` is ready, else why not: a scenario that needs an
-        optional service measures nothing (and says so) without it."""
-        try:
-            wait_ready([self.urls[name]], timeout_s, lambda: self.process.poll() is not None)
-        except NotReady as exc:
-            return f"the {name} service {exc} (is the vtx[{name}] extra installed?)"
-        return None
-
     def delete(self, job_id: str) -> None:
         self.client.delete(f"{self.gateway}/v1/jobs/{job_id}")
 
