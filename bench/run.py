@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from bench import baseline, media, report, speakers, suite
+from bench import baseline, conversations, media, report, speakers, suite
 from bench.report import MB, mb, median
 from bench.schedule import Step, parse_scenarios, rotated, steps
 from bench.summary import Measured, batch_section, clip_section, lines, long_section, verdict_rows
@@ -196,7 +196,14 @@ class Bench:
         """The conversations, and the speakers service warm: one clip with speakers=auto,
         asked again while the gateway answers 503 (no speakers worker alive yet: it loads
         its models after the other services are up) for up to SPEAKERS_READY_S."""
-        self.m.speakers = [speakers.Runs(c) for c in speakers.cases(self.args.media_dir, folder)]
+        try:
+            cases = speakers.cases(self.args.media_dir, folder)
+        except conversations.MediaMissing as exc:
+            self.m.speakers_skipped = str(exc)
+            self.say(f"speakers: not measured: {exc}")
+            return
+        self.m.speakers = [speakers.Runs(c) for c in cases]
+        self.say(f"speakers: {len(cases)} conversations ({', '.join(c.name for c in cases)})")
         deadline = time.monotonic() + SPEAKERS_READY_S
         while True:
             try:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.conversations import RefTurn, assemble
 from bench.report import median, paired_ratios
 from bench.suite import JobRun
 from bench.targets import SpeakerFigures
@@ -33,13 +34,6 @@ MAX_LABELS = 12  # more labels than this on a 2-channel file is a failure, not a
 
 
 @dataclass(frozen=True)
-class RefTurn:
-    start: float
-    end: float
-    speaker: str
-
-
-@dataclass(frozen=True)
 class Case:
     """One conversation: the file, what it is, and its truth (turns, or channel texts)."""
 
@@ -47,7 +41,7 @@ class Case:
     path: Path
     kind: str
     speakers: int
-    turns: tuple[RefTurn, ...] = ()
+    turns: tuple[RefTurn, ...] = ()  # mono files: who talks when (bench/conversations.py)
     channels: tuple[str, ...] = ()  # the stereo case: each channel's reference text
 
     @property
@@ -189,12 +183,15 @@ def figures(sec: Mapping[str, Any]) -> SpeakerFigures:
     def worst(values: Sequence[float | None], pick: Any) -> Any:
         return None if not values or None in values else pick(values)
 
+    def furthest_from_one(values: Sequence[int]) -> int:
+        return max(values, key=lambda v: abs(v - 1))
+
     return SpeakerFigures(
         four_voices_words_right=worst([r["words_right"] for r in four], min),
         four_voices_count_off=worst(
             [None if r["found"] is None else abs(r["found"] - r["speakers"]) for r in four], max
         ),
-        one_voice_found=worst([r["found"] for r in one], max),
+        one_voice_found=worst([r["found"] for r in one], furthest_from_one),
         stereo_channels_exact=worst([r["channels_exact"] for r in stereo], min),
     )
 
@@ -232,8 +229,34 @@ def score(case: Case, run: JobRun) -> Score:
 
 
 def turn_score(turns: Sequence[RefTurn], words: Sequence[Mapping[str, Any]]) -> Score:
-    raise NotImplementedError  # bench.speaker_score, from wip-engine
+    """A mono file's words against its reference turns: each word, at its middle, on the
+    voice talking then, after the best one-to-one mapping of labels onto voices
+    (bench/speaker_score.py). A word with no label takes its nearest labelled word's, as
+    the merge gives a word the nearest turn. No words at all: nothing right."""
+    from bench.speaker_score import score_words  # scipy: with the speakers extra only
+
+    labelled = [RefTurn(w["start"], w["end"], str(w["speaker"])) for w in words if w["speaker"]]
+    if not labelled:
+        return Score(0.0, 0)
+    got = score_words([(w["start"], w["end"]) for w in words], turns, labelled)
+    return Score(got.accuracy, got.found_speakers)
+
+
+def kind(name: str) -> str:
+    """What a conversation of bench/conversations.py is, from its name."""
+    if name.startswith("four_voices"):
+        return FOUR_VOICES
+    if name.endswith("_shuffled"):
+        return ONE_VOICE
+    if name == "stereo_mix":
+        return MONO_MIX
+    raise ValueError(f"no kind for conversation {name!r}")
 
 
 def cases(media_dir: Path, folder: Path) -> list[Case]:
-    raise NotImplementedError  # bench.conversations, from wip-engine
+    """Every conversation, written under `folder`, then the stereo file as it is."""
+    built = assemble(folder, media_dir)
+    out = [
+        Case(name, c.path, kind(name), c.voices, turns=tuple(c.turns)) for name, c in built.items()
+    ]
+    return [*out, stereo_case(media_dir)]

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from bench import media, plan, speakers
+from bench.conversations import RefTurn
 from bench.explore import Layout, layouts
 from bench.report import (
     Target,
@@ -568,3 +569,31 @@ def test_the_speakers_scenario_interleaves_with_and_without() -> None:
     assert [(s.rep, s.side) for s in steps(2, ("speakers",))] == [
         (0, "suite"), (0, "baseline"), (1, "baseline"), (1, "suite"),
     ]  # fmt: skip
+
+
+def test_mono_words_are_scored_against_the_reference_turns() -> None:
+    turns = (RefTurn(0.0, 2.0, "jfk"), RefTurn(2.5, 4.0, "harvard"))
+    words = _words("a b c d e f", "S2", 0.1) + _words("g h i j", "S1", 2.6)
+    assert speakers.turn_score(turns, words) == speakers.Score(1.0, 2)
+    words[0]["speaker"] = "S1"  # one of ten words on the other voice's label
+    assert speakers.turn_score(turns, words) == speakers.Score(0.9, 2)
+    one_label = [w | {"speaker": "S1"} for w in words]
+    assert speakers.turn_score(turns, one_label) == speakers.Score(0.6, 1)
+    assert speakers.turn_score(turns, [w | {"speaker": None} for w in words]).words_right == 0.0
+
+
+def test_each_conversation_has_a_kind() -> None:
+    assert speakers.kind("four_voices_video") == speakers.FOUR_VOICES
+    assert speakers.kind("harvard_shuffled") == speakers.ONE_VOICE
+    assert speakers.kind("stereo_mix") == speakers.MONO_MIX
+    with pytest.raises(ValueError, match="no kind"):
+        speakers.kind("five_voices")
+
+
+def test_one_voice_worst_case_is_the_furthest_from_one() -> None:
+    sec = _section()
+    rows = sec["conversations"]
+    rows["licence"] = rows["one voice"] | {"found": 0}
+    assert speakers.figures(sec).one_voice_found == 0
+    rows["licence"]["found"] = 3
+    assert speakers.figures(sec).one_voice_found == 3
