@@ -11,6 +11,7 @@ driven over HTTP only), so the bench measures what users get.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -31,6 +32,7 @@ from bench.schedule import Step, parse_scenarios, rotated, steps
 from bench.summary import Measured, batch_section, clip_section, lines, long_section, verdict_rows
 
 Say = Callable[[str], None]
+USES_LONG = {"long", "batch"}  # batch without long picks its baseline on the long file
 SPEAKERS_READY_S = 180.0  # the speakers service loads its models after the others are up
 
 
@@ -89,20 +91,30 @@ def command(argv: Sequence[str]) -> str:
 
 
 class Bench:
-    """One run's media, baseline model, suite and measurements."""
+    """One run's media, baseline model, suite and measurements. The long file and the
+    batch are rendered only for the scenarios that use them (the first time, minutes)."""
 
     def __init__(self, args: argparse.Namespace, say: Say) -> None:
         self.args, self.say = args, say
         library = media.Library(args.media_dir)
-        self.long = library.long_file(args.long_minutes * 60)
         self.clip = library.clip()
-        self.files = library.batch(args.batch_files, args.batch_seconds)
         self.library = library
-        self.cases: list[speakers.Case] = []
+        if USES_LONG & set(args.scenarios):
+            say(f"long file {self.long.seconds:.1f} s")
+        if "batch" in args.scenarios:
+            say(f"batch {len(self.files)} files, {sum(f.seconds for f in self.files):.0f} s")
         self.loaded = baseline.load(
             args.model, args.device, word_timestamps=not args.no_word_timestamps
         )
         self.m = Measured()
+
+    @functools.cached_property
+    def long(self) -> media.TestMedia:
+        return self.library.long_file(self.args.long_minutes * 60)
+
+    @functools.cached_property
+    def files(self) -> list[media.TestMedia]:
+        return self.library.batch(self.args.batch_files, self.args.batch_seconds)
 
     def step(self, s: suite.Suite, step: Step) -> None:
         getattr(self, f"{step.scenario}_{step.side}")(s, step.rep)
@@ -242,11 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except media.MediaMissing as exc:
         print(exc, file=sys.stderr)
         return 2
-    say(
-        f"long file {bench.long.seconds:.1f} s; clip {bench.clip.seconds:.1f} s; batch "
-        f"{len(bench.files)} files, {sum(f.seconds for f in bench.files):.0f} s; media in "
-        f"{media.CACHE}"
-    )
+    say(f"clip {bench.clip.seconds:.1f} s; media in {media.CACHE}")
     load_before = os.getloadavg()
     memory: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="vtx-bench-") as tmp:
@@ -282,7 +290,7 @@ def _record(
     scenarios = args.scenarios
     long = long_section(m, bench.long, args.wer_tolerance) if "long" in scenarios else None
     best = long["best"] if long else m.loop_name
-    long_xrt = [bench.long.seconds / j.total_s for j in m.suite_long]
+    long_xrt = [bench.long.seconds / j.total_s for j in m.suite_long] if m.suite_long else []
     record: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": command(argv),
@@ -301,7 +309,11 @@ def _record(
             "load_s": round(bench.loaded.load_s, 3),
             "word_timestamps": bench.loaded.word_timestamps,
         },
-        "media": {"path": str(bench.long.path), "seconds": bench.long.seconds},
+        "media": (
+            {"path": str(bench.long.path), "seconds": bench.long.seconds}
+            if USES_LONG & set(scenarios)
+            else None
+        ),
         "best": best,
         "long": long,
         "batch": batch_section(m, bench.files, long_xrt) if "batch" in scenarios else None,

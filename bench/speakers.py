@@ -148,6 +148,7 @@ def row(r: Runs) -> dict[str, Any]:
         "file": r.case.path.name,
         "speakers": r.case.speakers,
         "found": None if found is None else round(found),
+        "words": _median_or_none([len(j.words) for j in done]),  # what the score counted
         "words_right": _median_or_none([s.words_right for s in r.scores]),
         "channels_exact": None if exact is None else round(exact),
         "route_expected": r.case.route,
@@ -197,7 +198,7 @@ def figures(sec: Mapping[str, Any]) -> SpeakerFigures:
 
 
 HEADERS = (
-    "conversation", "speakers", "found", "words right", "route",
+    "conversation", "speakers", "found", "words", "words right", "route",
     "with (s)", "without (s)", "with / without", "diarize share",
 )  # fmt: skip
 
@@ -211,6 +212,7 @@ def table_rows(sec: Mapping[str, Any]) -> list[list[object]]:
             route += f" (want {r['route_expected']})"
         out.append([
             name, r["speakers"], r["found"],
+            None if r["words"] is None else round(r["words"]),
             None if right is None else f"{right:.1%}",
             route, r["with_s"], r["without_s"], r["ratio"],
             None if r["diarize_share"] is None else f"{r['diarize_share']:.0%}",

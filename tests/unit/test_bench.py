@@ -504,6 +504,7 @@ def test_each_conversation_row_is_medians_of_paired_runs() -> None:
     assert a["ratio"] == pytest.approx(2.0)  # 12/6, 10/5, 14/5: paired, then the median
     assert a["diarize_share"] == pytest.approx(0.25)
     assert rows["stereo"]["diarize_share"] is None
+    assert a["words"] == 0  # the runs kept no words here: the score counted none
     assert rows["stereo"]["channels_exact"] == 2 and rows["stereo"]["route"] == "channels"
 
 
@@ -544,9 +545,9 @@ def test_the_speakers_table_marks_a_route_not_taken() -> None:
     sec = _section()
     sec["conversations"]["stereo"]["route"] = "voices"
     rows = {r[0]: r for r in speakers.table_rows(sec)}
-    assert rows["stereo"][4] == "voices (want channels)"
-    assert rows["4 voices a"][3] == "95.0%" and rows["4 voices a"][8] == "25%"
-    assert rows["stereo"][8] is None
+    assert rows["stereo"][5] == "voices (want channels)"
+    assert rows["4 voices a"][4] == "95.0%" and rows["4 voices a"][9] == "25%"
+    assert rows["stereo"][9] is None
 
 
 def test_the_report_says_why_speakers_were_not_measured() -> None:
