@@ -54,7 +54,9 @@ class Case:
 class Score:
     """How one run labelled one conversation's words."""
 
-    words_right: float | None  # share of reference words on the right speaker; None: no words
+    # Share of words on the right speaker: of the transcript's words on a mono file, of
+    # the reference's on the stereo one; None: nothing to count.
+    words_right: float | None
     found: int  # distinct speaker labels on the transcript's words
     channels_exact: int | None = None  # the stereo case: channels that came out whole
 
