@@ -4,6 +4,7 @@ target verdicts, the media plan, report shapes, scoring speakers."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from bench.report import (
 )
 from bench.run import command, parse_args, refusal
 from bench.schedule import Step, parse_scenarios, rotated, steps
-from bench.suite import JobRun, doc_words, service_name
+from bench.suite import SERVICES, JobRun, Suite, doc_words, service_name, suite_env
 from bench.summary import lines
 from bench.targets import Figures, SpeakerFigures, verdicts
 from bench.wer import align, corpus_error_rate, normalise, word_error_rate
@@ -598,3 +599,43 @@ def test_one_voice_worst_case_is_the_furthest_from_one() -> None:
     assert speakers.figures(sec).one_voice_found == 0
     rows["licence"]["found"] = 3
     assert speakers.figures(sec).one_voice_found == 3
+
+
+def test_every_run_gives_the_speakers_service_a_port(tmp_path: Path) -> None:
+    env = suite_env(tmp_path, {"VTX_MODEL": "tiny.en"})
+    ports = {env[f"VTX_{n.upper()}_PORT"] for n in (*SERVICES, "speakers")}
+    assert len(ports) == 5  # one each, none shared
+    assert env["VTX_MODEL"] == "tiny.en" and env["VTX_DATA_DIR"] == str(tmp_path)
+
+
+def _suite(handler: Callable[[httpx.Request], httpx.Response]) -> Suite:
+    urls = {n: f"http://{n}" for n in (*SERVICES, "speakers")}
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    return Suite(None, {}, urls, Path("log"), None, client)  # type: ignore[arg-type]
+
+
+METRICS = (
+    'vtx_stage_duration_seconds_sum{{stage="{stage}"}} {s}\n'
+    'vtx_stage_duration_seconds_count{{stage="{stage}"}} 2.0\n'
+)
+
+
+def test_stage_totals_without_a_speakers_service() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        stage = {"splitter": "split", "transcriber": "transcribe", "speakers": "speakers"}
+        if request.url.host == "speakers" and not with_speakers:
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(200, text=METRICS.format(stage=stage[request.url.host], s=1.5))
+
+    with_speakers = True
+    assert _suite(answer).stage_totals() == {
+        "split": (1.5, 2.0), "transcribe": (1.5, 2.0), "speakers": (1.5, 2.0),
+    }  # fmt: skip
+    with_speakers = False
+    assert _suite(answer).stage_totals() == {"split": (1.5, 2.0), "transcribe": (1.5, 2.0)}
+
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    with pytest.raises(httpx.ConnectError):  # a required worker gone is an error
+        _suite(down).stage_totals()
