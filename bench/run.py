@@ -207,7 +207,8 @@ class Bench:
     def prepare_speakers(self, s: suite.Suite, folder: Path) -> None:
         """The conversations, and the speakers service warm: one clip with speakers=auto,
         asked again while the gateway answers 503 (no speakers worker alive yet: it loads
-        its models after the other services are up) for up to SPEAKERS_READY_S."""
+        its models after the other services are up) for up to SPEAKERS_READY_S, if
+        `vtx up` started a speakers service at all (not without its extra)."""
         try:
             cases = speakers.cases(self.args.media_dir, folder)
         except conversations.MediaMissing as exc:
@@ -216,7 +217,8 @@ class Bench:
             return
         self.m.speakers = [speakers.Runs(c) for c in cases]
         self.say(f"speakers: {len(cases)} conversations ({', '.join(c.name for c in cases)})")
-        deadline = time.monotonic() + SPEAKERS_READY_S
+        started = "speakers" in s.sampler.procs
+        deadline = time.monotonic() + (SPEAKERS_READY_S if started else 0.0)
         while True:
             try:
                 s.transcribe(self.clip.path, {"speakers": "auto"})
