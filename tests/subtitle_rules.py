@@ -3,21 +3,37 @@
 from __future__ import annotations
 
 import re
+from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 _TIME = re.compile(r"(\d\d):(\d\d):(\d\d)[,.](\d{3}) --> (\d\d):(\d\d):(\d\d)[,.](\d{3})")
+_VOICE = re.compile(r"<v ([^>]+)>")
 SLACK = 0.0015  # timestamps are rounded to the millisecond
 
 
 @dataclass(frozen=True)
 class ParsedCue:
+    """A cue as a viewer sees it: `lines` as shown (SRT's "S1: " prefix included, since
+    it takes room on the line; WebVTT's voice tag not), and who speaks, if anyone."""
+
     start: float
     end: float
     lines: list[str]
+    speaker: str | None = None
+
+    @property
+    def words(self) -> list[str]:
+        """The transcript's words in the cue, the speaker's prefix left out."""
+        shown = [w for line in self.lines for w in line.split()]
+        prefix = f"{self.speaker}:".split() if self.speaker is not None else []
+        return shown[len(prefix) :] if shown[: len(prefix)] == prefix else shown
 
 
-def parse(body: str) -> list[ParsedCue]:
-    """The cues of an SRT or WebVTT body (WebVTT's entities decoded)."""
+def parse(body: str, speakers: Collection[str] = ()) -> list[ParsedCue]:
+    """The cues of an SRT or WebVTT body (WebVTT's entities decoded); the speaker from a
+    WebVTT voice tag, or from an SRT cue's "NAME: " prefix where NAME is in `speakers`."""
     cues = []
     for block in body.strip().split("\n\n"):
         lines = block.split("\n")
@@ -30,12 +46,28 @@ def parse(body: str) -> list[ParsedCue]:
         n = [int(g) for g in m.groups()]
         start = n[0] * 3600 + n[1] * 60 + n[2] + n[3] / 1000
         end = n[4] * 3600 + n[5] * 60 + n[6] + n[7] / 1000
-        text = [
-            line.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-            for line in lines[at + 1 :]
-        ]
-        cues.append(ParsedCue(start, end, text))
+        raw = lines[at + 1 :]
+        speaker = None
+        voice = _VOICE.match(raw[0]) if raw else None
+        if voice is not None:
+            speaker = _decode(voice.group(1))
+            raw[0] = raw[0][voice.end() :]
+        text = [_decode(line) for line in raw]
+        if speaker is None:
+            speaker = next(
+                (
+                    n
+                    for n in sorted(speakers, key=len, reverse=True)
+                    if text[0].startswith(f"{n}: ")
+                ),
+                None,
+            )
+        cues.append(ParsedCue(start, end, text, speaker))
     return cues
+
+
+def _decode(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def assert_rules(
@@ -60,8 +92,23 @@ def assert_rules(
             assert nxt.start - cue.end >= gap - SLACK, (cue, nxt)
         room = nxt.start - gap if nxt is not None else float("inf")
         assert cue.end - cue.start >= shortest - SLACK or cue.end >= room - SLACK, (cue, nxt)
-    shown = [w for cue in cues for line in cue.lines for w in line.split()]
+    shown = [w for cue in cues for w in cue.words]
     assert shown == words
+
+
+def assert_speaker_rules(
+    cues: list[ParsedCue], words: dict[str | None, list[str]], **rules: Any
+) -> None:
+    """Cues in order of start, each of one speaker, and each speaker's cues meeting every
+    rule (`assert_rules`) with that speaker's `words`; speakers' cues may overlap."""
+    starts = [c.start for c in cues]
+    assert starts == sorted(starts), "cues out of order"
+    by_speaker: dict[str | None, list[ParsedCue]] = defaultdict(list)
+    for cue in cues:
+        by_speaker[cue.speaker].append(cue)
+    assert set(by_speaker) == set(words), (set(by_speaker), set(words))
+    for speaker, own in by_speaker.items():
+        assert_rules(own, words[speaker], **rules)
 
 
 def words_of(doc: dict[str, object]) -> list[str]:
