@@ -10,7 +10,7 @@ out most even; never inside a word. A word wider than a line has a line of its o
 A new speaker starts a new cue, and two speakers' cues may overlap in time; so does a
 pause of `PAUSE_SECONDS` or more, which would otherwise leave a cue up over silence.
 Where a format prints the speaker in the text (SRT's "S1: "), the label takes its room
-on the cue's first line and is never left alone on a line while its words fit.
+on the cue's first line, glued to the first word: never alone on a line.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ MIN_CUE_SECONDS = 1.0  # shortest a cue is shown, where the next cue leaves room
 MIN_GAP_SECONDS = 0.08  # two frames at 25 fps between one speaker's cues
 PAUSE_SECONDS = 2.0  # silence between two words that ends a cue
 _SENTENCE, _CLAUSE, _PLAIN = 0, 1, 3  # the cost of a break after such a word
-_STICKY = 1000  # a break after a speaker label: only when nothing else fits
 
 
 class CueRules(BaseModel):
@@ -61,13 +60,10 @@ class Token:
     end: float
     text: str
     speaker: str | None = None
-    label: bool = False  # the speaker's label printed before the words, not a word
 
     @property
     def break_cost(self) -> int:
         """How good a place the end of this word is to break a line or a cue."""
-        if self.label:
-            return _STICKY
         bare = self.text.rstrip(_CLOSERS)
         if bare.endswith(_SENTENCE_END):
             return _SENTENCE
@@ -139,9 +135,16 @@ def build_cues(doc: TranscriptDoc, rules: CueRules, label: Label | None = None) 
     return _timed(cues, rules)
 
 
-def _lead(first: Token, label: Label | None) -> Token | None:
+def _lead(first: Token, label: Label | None) -> str | None:
     text = " ".join(label(first.speaker).split()) if label is not None else ""
-    return Token(first.start, first.start, text, first.speaker, label=True) if text else None
+    return text or None
+
+
+def _shown(words: list[Token], lead: str | None) -> list[Token]:
+    """The words as the cue prints them: the label, if any, one piece with the first."""
+    if lead is None:
+        return words
+    return [replace(words[0], text=f"{lead} {words[0].text}"), *words[1:]]
 
 
 def _turns(words: list[Token]) -> Iterator[list[Token]]:
@@ -156,7 +159,7 @@ def _turns(words: list[Token]) -> Iterator[list[Token]]:
         yield run
 
 
-def _groups(turn: list[Token], rules: CueRules, lead: Token | None) -> Iterator[list[Token]]:
+def _groups(turn: list[Token], rules: CueRules, lead: str | None) -> Iterator[list[Token]]:
     """One speaker's words cut into cues; an overflowing cue is cut back to its last
     sentence (or clause) end when that leaves it at least half full."""
     current: list[Token] = []
@@ -185,11 +188,10 @@ def _cue_break(words: list[Token]) -> int:
     return len(words)
 
 
-def _fits(words: list[Token], rules: CueRules, lead: Token | None) -> bool:
+def _fits(words: list[Token], rules: CueRules, lead: str | None) -> bool:
     if words[-1].end - words[0].start > rules.max_cue_seconds:
         return False
-    shown = words if lead is None else [lead, *words]
-    return _lines_needed(shown, rules.max_line_width) <= rules.max_line_count
+    return _lines_needed(_shown(words, lead), rules.max_line_width) <= rules.max_line_count
 
 
 def _lines_needed(words: list[Token], width: int) -> int:
@@ -202,11 +204,11 @@ def _lines_needed(words: list[Token], width: int) -> int:
     return lines
 
 
-def _layout(words: list[Token], rules: CueRules, lead: Token | None) -> Cue:
+def _layout(words: list[Token], rules: CueRules, lead: str | None) -> Cue:
     """A cue's words (after the label, if any) in as few lines as fit, broken where the
     cost is least."""
     width = rules.max_line_width
-    shown = words if lead is None else [lead, *words]
+    shown = _shown(words, lead)
     count = _lines_needed(shown, width)
     breaks = _best_breaks(shown, width, count)
     lines = tuple(
