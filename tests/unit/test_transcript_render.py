@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from services.gateway.openai_format import ResponseFormat, respond, verbose
 from shared.speakers import name_speakers
 from shared.transcript import (
@@ -204,3 +206,16 @@ def test_openai_formats_carry_the_speaker() -> None:
     response = respond(named, ResponseFormat.diarized_json, "transcribe", set())
     assert json.loads(bytes(response.body))["segments"][0]["speaker"] == "Ana"
     assert response.media_type == "application/json"
+
+
+def test_the_official_openai_client_reads_diarized_json_and_verbose_json() -> None:
+    """The SDK's own models (pydantic), not our reading of the docs, judge the shape."""
+    diarized_module = pytest.importorskip("openai.types.audio.transcription_diarized")
+    from openai.types.audio import TranscriptionVerbose
+
+    body = json.loads(render(spoken({"S1": "Ana"}), Format.diarized_json))
+    parsed = diarized_module.TranscriptionDiarized.model_validate(body)
+    assert [s.speaker for s in parsed.segments] == ["Ana", "S2", "Ana"]
+    assert parsed.usage is not None and parsed.usage.type == "duration"
+    verbose_body = verbose(spoken(), "transcribe", words=True, segments=True)
+    assert TranscriptionVerbose.model_validate(verbose_body).segments is not None
