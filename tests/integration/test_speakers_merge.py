@@ -4,16 +4,25 @@ a stored transcript whose words carry speakers out, rendered as a download would
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import av
+import numpy as np
+import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
-from services.transcriber.tasks import try_merge
+from services.transcriber.tasks import transcribe_chunk, try_merge
 from shared.models import Chunk, ChunkStatus, Diarization, Job, JobStatus, Transcript
 from shared.runtime import Resources
 from shared.speakers import name_speakers
+from shared.store import chunk_key
 from shared.transcript import Format, Segment, TranscriptDoc, render
+from tests.conftest import SHARED_MEDIA, words
+from tests.subtitle_rules import assert_speaker_rules, parse
+
+STEREO = SHARED_MEDIA / "stereo_diarization.wav"
 
 
 def stored(text: str, *times: tuple[float, float]) -> dict[str, Any]:
@@ -170,3 +179,68 @@ async def test_a_job_without_speakers_stores_no_speaker_field(resources: Resourc
     assert await try_merge(resources, job.id) is True
     _, transcript = await transcript_of(resources, job.id)
     assert "speaker" not in json.dumps(transcript.segments)
+
+
+def channels_of(path: Path) -> list[np.ndarray]:
+    """Each channel of a stereo file as 16 kHz s16 samples, decoded by PyAV."""
+    resampler = av.AudioResampler(format="s16", layout="stereo", rate=16000)
+    parts: list[np.ndarray] = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            parts.extend(f.to_ndarray().reshape(-1, 2) for f in resampler.resample(frame))
+        parts.extend(f.to_ndarray().reshape(-1, 2) for f in resampler.resample(None))
+    both = np.concatenate(parts)
+    return [np.ascontiguousarray(both[:, c]) for c in range(2)]
+
+
+@pytest.mark.skipif(not STEREO.exists(), reason="../shared/media is absent")
+async def test_a_real_two_channel_call_comes_out_one_speaker_per_channel(
+    ctx: dict[str, Any], resources: Resources
+) -> None:
+    """Each channel of stereo_diarization.wav transcribed by the real model as its own
+    chunk, then merged: every word on its channel's speaker, the overlap kept."""
+    reference = json.loads((SHARED_MEDIA / "transcripts.json").read_text())
+    expected = reference["stereo_diarization.wav"]["channels"]
+    channels = channels_of(STEREO)
+    seconds = len(channels[0]) / 16000
+    job = await add_job(resources, "channels", [])
+    async with resources.sessions() as session:
+        await session.exec(update(Job).where(col(Job.id) == job.id).values(chunks_total=2))
+        for c, samples in enumerate(channels):
+            await resources.store.put_bytes(chunk_key(job.id, c), samples.tobytes())
+            session.add(
+                Chunk(
+                    job_id=job.id,
+                    index=c,
+                    start_s=0,
+                    end_s=seconds,
+                    key=chunk_key(job.id, c),
+                    channel=c,
+                )
+            )
+        await session.commit()
+    for c in range(2):
+        assert await transcribe_chunk(ctx, {"job_id": job.id, "index": c}) == "done"
+    job, transcript = await transcript_of(resources, job.id)
+    assert job.status == JobStatus.completed, job.error
+    said = {
+        label: " ".join(
+            w["word"] for s in transcript.segments for w in s["words"] if w["speaker"] == label
+        )
+        for label in ("S1", "S2")
+    }
+    assert words(said["S1"]) == words(expected["left"]), said
+    assert words(said["S2"]) == words(expected["right"]), said
+    first = {
+        label: next(s for s in transcript.segments if s["speaker"] == label)
+        for label in ("S1", "S2")
+    }
+    assert first["S2"]["start"] < first["S1"]["end"]  # they talk at once, and both are kept
+    doc = as_doc(job, transcript)
+    assert [s.id for s in doc.speakers] == ["S1", "S2"]
+    by_speaker: dict[str | None, list[str]] = {
+        label: [w for s in doc.segments if s.speaker == label for w in s.text.split()]
+        for label in ("S1", "S2")
+    }
+    assert_speaker_rules(parse(render(doc, Format.vtt)), by_speaker)
+    assert_speaker_rules(parse(render(doc, Format.srt), ("S1", "S2")), by_speaker)
