@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     batch_wait_ms: float = Field(
         default=50.0, ge=0, le=5000, description="How long a transcriber waits to fill a batch."
     )
+    max_speakers: int = Field(
+        default=20,
+        ge=1,
+        le=100,
+        description="The most speakers a request may ask for (speakers, min_speakers, "
+        "max_speakers) and the most names a job's speakers may be given.",
+    )
 
     # Queue behaviour and recovery.
     job_timeout_s: int = Field(default=3600, ge=10)
