@@ -60,9 +60,7 @@ def test_speakers_without_a_speakers_worker_are_a_503_that_keeps_nothing(
 
 
 @NO_SERVICE
-def test_the_openai_route_refuses_speakers_in_openais_shape(
-    suite: Suite, speech_mp4: Path
-) -> None:
+def test_the_openai_route_refuses_speakers_in_openais_shape(suite: Suite, speech_mp4: Path) -> None:
     before = kept(suite)
     with speech_mp4.open("rb") as handle:
         response = httpx.post(

@@ -37,7 +37,7 @@ from services.gateway.views import (
     transcript_doc,
 )
 from shared.metrics import JOBS, STAGE_SECONDS
-from shared.models import CallbackDelivery, Chunk, Job, JobStatus, Transcript
+from shared.models import CallbackDelivery, Chunk, Diarization, Job, JobStatus, Transcript
 from shared.runtime import Resources
 from shared.store import chunk_prefix, media_key
 from shared.transcript import MEDIA_TYPES, Format, render
@@ -210,7 +210,7 @@ async def delete_job(res: ResourcesDep, job: OwnedJob) -> Response:
 
 async def _remove(res: Resources, job_id: str) -> None:
     async with res.sessions() as session:
-        for table in (Transcript, Chunk, CallbackDelivery):
+        for table in (Transcript, Diarization, Chunk, CallbackDelivery):
             await session.exec(delete(table).where(col(table.job_id) == job_id))
         await session.exec(delete(Job).where(col(Job.id) == job_id))
         await session.commit()
