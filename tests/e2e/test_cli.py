@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -115,3 +116,41 @@ def test_vtx_models_list_names_the_model_the_transcriber_loaded(suite: Suite) ->
     assert document["transcriber_reached"] is True
     loaded = [m["name"] for m in document["models"] if m["loaded"]]
     assert loaded == ["tiny.en"]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("services.speakers") is not None,
+    reason="the speakers service is installed: the suite runs it",
+)
+def test_vtx_transcribe_speakers_without_the_service_says_what_to_install(
+    suite: Suite, speech_mp4: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "transcribe", str(speech_mp4),
+         "--server", suite.gateway, "--speakers", "auto", "--max-speakers", "3"],
+        capture_output=True, text=True, timeout=60, env=suite.env,
+    )  # fmt: skip
+    assert result.returncode == 1
+    said = " ".join(result.stderr.split())
+    assert "refused (503)" in said and "pip install 'vtx[speakers]'" in said, result.stderr
+
+
+def test_vtx_transcribe_checks_speakers_before_uploading(suite: Suite, speech_mp4: Path) -> None:
+    for args, says in (
+        (["--speakers", "lots"], "takes auto, off, or a number"),
+        (["--speakers", "auto", "--max-speakers", "0"], "--max-speakers"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "services.cli", "transcribe", str(speech_mp4),
+             "--server", suite.gateway, *args],
+            capture_output=True, text=True, timeout=60, env=suite.env,
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        assert says in " ".join(result.stderr.split()), result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "transcribe", str(speech_mp4),
+         "--server", suite.gateway, "--speakers", "21"],
+        capture_output=True, text=True, timeout=60, env=suite.env,
+    )  # fmt: skip
+    assert result.returncode == 1  # the server's limit: VTX_MAX_SPEAKERS
+    assert "21 is not from 1 to 20" in " ".join(result.stderr.split()), result.stderr
