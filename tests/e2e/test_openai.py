@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import socket
 import time
@@ -259,3 +260,43 @@ def test_subtitle_rules_out_of_range_are_refused_by_name(client: OpenAI, speech_
             )
         assert bad.value.param == field
         assert field in bad.value.message
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("services.speakers") is not None,
+    reason="the speakers service is installed: the suite runs it",
+)
+def test_speakers_without_a_speakers_worker_are_a_503_the_sdk_does_not_retry(
+    suite: Suite, speech_mp4: Path
+) -> None:
+    sent: list[str] = []
+    hooks = {"request": [lambda request: sent.append(request.url.path)]}
+    with httpx.Client(event_hooks=hooks, timeout=60) as http:
+        retrying = OpenAI(
+            base_url=f"{suite.gateway}/v1", api_key="unused", max_retries=3, http_client=http
+        )
+        with speech_mp4.open("rb") as media, pytest.raises(openai.InternalServerError) as no:
+            retrying.audio.transcriptions.create(
+                model="whisper-1",
+                file=media,
+                extra_body={"speakers": "auto", "min_speakers": 2, "max_speakers": 3},
+            )
+    assert no.value.status_code == 503
+    assert no.value.code == "service_unavailable"
+    assert "no speakers worker is running" in no.value.message
+    assert "pip install 'vtx[speakers]'" in no.value.message
+    assert sent == ["/v1/audio/transcriptions"]  # X-Should-Retry: false, honoured
+
+
+def test_impossible_speakers_are_refused_by_name_through_the_sdk(
+    client: OpenAI, speech_mp4: Path
+) -> None:
+    with speech_mp4.open("rb") as media, pytest.raises(openai.UnprocessableEntityError) as bad:
+        client.audio.transcriptions.create(
+            model="whisper-1",
+            file=media,
+            extra_body={"speakers": "auto", "min_speakers": 9, "max_speakers": 2},
+        )
+    assert bad.value.code == "invalid_value"
+    assert bad.value.body["param"] == "min_speakers"  # type: ignore[index]
+    assert "min_speakers (9) is more than max_speakers (2)" in bad.value.message
