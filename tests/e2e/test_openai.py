@@ -271,7 +271,7 @@ def test_speakers_without_a_speakers_worker_are_a_503_the_sdk_does_not_retry(
 ) -> None:
     sent: list[str] = []
     hooks = {"request": [lambda request: sent.append(request.url.path)]}
-    with httpx.Client(event_hooks=hooks, timeout=60) as http:
+    with openai.DefaultHttpxClient(event_hooks=hooks, timeout=60) as http:
         retrying = OpenAI(
             base_url=f"{suite.gateway}/v1", api_key="unused", max_retries=3, http_client=http
         )

@@ -599,9 +599,9 @@ def test_speakers_are_coloured_and_renamed_for_the_downloads(
                 f"{suite.gateway}/v1/jobs", files={"file": ("panel.mp4", handle)}, timeout=60
             )
         job = suite.wait_for(created.json()["id"])
-        _with_speakers(suite, job["id"])
+        _with_speakers(suite, str(job["id"]))
     assert job["status"] == "completed", job
-    job_id = job["id"]
+    job_id = str(job["id"])
     page = _page(context)
     page.goto(f"{suite.gateway}/#job={job_id}")
     page.locator("#transcript .seg-speaker").first.wait_for()
