@@ -11,7 +11,8 @@ Three checks, in the order a request meets them:
   install and start. One SCAN of the heartbeat keys at most every `CACHE_S` per
   process, however many requests come.
 - `parse_names` / `merged_names`: a rename (`PATCH /v1/jobs/{id}`) as a JSON merge
-  patch of label -> name, read from a bounded body.
+  patch of label -> name, read from a bounded body. Downloads show the names through
+  `shared.speakers.name_speakers`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from fastapi import Request
 
 from services.gateway.problems import InvalidField, NotMedia, TooLarge, Unavailable
 from shared.models import Job, Transcript
-from shared.transcript import Format, TranscriptDoc
 from shared.worker import WORKERS_KEY
 
 SPEAKERS_SERVICE = "speakers"
@@ -255,26 +255,3 @@ def unknown_labels(job: Job, transcript: Transcript, patch: dict[str, str | None
             f"speaker_names: {', '.join(missing)} is not a speaker of job {job.id} (it has {has}).",
             param="speaker_names",
         )
-
-
-def with_names(doc: TranscriptDoc, names: dict[str, str] | None, fmt: Format) -> TranscriptDoc:
-    """The document a download renders: each label replaced by the name given to it.
-
-    JSON keeps the labels (a program joins them to the job's `speaker_names`; the page
-    renames by label). The one place names meet the renderers: swap in
-    `shared.speakers`' rename once it lands."""
-    if not names or fmt == Format.json:
-        return doc
-    segments = [
-        segment.model_copy(
-            update={
-                "speaker": names.get(segment.speaker or "", segment.speaker),
-                "words": [
-                    w.model_copy(update={"speaker": names.get(w.speaker or "", w.speaker)})
-                    for w in segment.words
-                ],
-            }
-        )
-        for segment in doc.segments
-    ]
-    return doc.model_copy(update={"segments": segments})

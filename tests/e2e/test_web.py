@@ -653,9 +653,7 @@ def test_speakers_are_coloured_and_renamed_for_the_downloads(
         page.click("#downloads a[data-format='vtt']")
     vtt = Path(download.value.path()).read_text()
     assert vtt == httpx.get(f"{suite.gateway}/v1/jobs/{job_id}/transcript?format=vtt").text
-    assert "S1" not in vtt
-    if "S2" in vtt:  # the renderer shows speakers: the named one by its name
-        assert "Ana Lima" in vtt
+    assert "<v Ana Lima>" in vtt and "<v S2>" in vtt and "S1" not in vtt, vtt
     page.screenshot(path=str(OUTPUT / "speakers.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth") <= 390

@@ -107,11 +107,16 @@ async def test_downloads_use_the_names_and_json_keeps_the_labels(
     doc = (await client.get(f"{url}/transcript")).json()
     assert [s["speaker"] for s in doc["segments"]] == ["S1", "S2"]
     assert {w["speaker"] for w in doc["segments"][0]["words"]} == {"S1"}
-    for fmt in ("txt", "srt", "vtt", "tsv"):
+    assert doc["speakers"] == [
+        {"id": "S1", "name": "Ana", "seconds": 1.5},
+        {"id": "S2", "name": None, "seconds": 1.4},
+    ]
+    for fmt in ("txt", "srt", "vtt", "tsv", "diarized_json"):
         body = (await client.get(f"{url}/transcript", params={"format": fmt})).text
-        assert "Good morning." in body and "S1" not in body, (fmt, body)
-        if "S2" in body:  # the renderer shows speakers: the named one by its name
-            assert "Ana" in body, (fmt, body)
+        assert "Good morning." in body and "Ana" in body and "S2" in body, (fmt, body)
+        assert "S1" not in body, (fmt, body)
+    vtt = (await client.get(f"{url}/transcript", params={"format": "vtt"})).text
+    assert "<v Ana>" in vtt and "<v S2>" in vtt, vtt
 
 
 async def test_only_a_completed_job_with_speakers_has_names(

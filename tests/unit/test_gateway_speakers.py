@@ -18,10 +18,9 @@ from services.gateway.speakers import (
     labels_of,
     merged_names,
     parse_names,
-    with_names,
 )
 from shared.models import Transcript
-from shared.transcript import Format, Segment, TranscriptDoc, Word
+from shared.transcript import Segment, TranscriptDoc, Word
 
 
 def test_a_rename_takes_labels_and_trimmed_printable_names() -> None:
@@ -81,15 +80,6 @@ def _doc() -> TranscriptDoc:
             Segment(id=2, start=2, end=3, text=" Ok"),
         ]
     )
-
-
-def test_downloads_show_names_where_labels_were_and_json_keeps_the_labels() -> None:
-    names = {"S1": "Ana"}
-    doc = with_names(_doc(), names, Format.txt)
-    assert [s.speaker for s in doc.segments] == ["Ana", "S2", None]
-    assert doc.segments[0].words[0].speaker == "Ana"
-    assert with_names(_doc(), names, Format.json) == _doc()
-    assert with_names(_doc(), None, Format.srt) == _doc()
 
 
 def test_the_labels_of_a_stored_transcript() -> None:

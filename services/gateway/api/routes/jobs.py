@@ -26,7 +26,6 @@ from services.gateway.speakers import (
     parse_names,
     read_json_body,
     unknown_labels,
-    with_names,
 )
 from services.gateway.uploads import FormLimits, receive_upload
 from services.gateway.views import (
@@ -39,6 +38,7 @@ from services.gateway.views import (
 from shared.metrics import JOBS, STAGE_SECONDS
 from shared.models import CallbackDelivery, Chunk, Diarization, Job, JobStatus, Transcript
 from shared.runtime import Resources
+from shared.speakers import name_speakers
 from shared.store import chunk_prefix, media_key
 from shared.transcript import MEDIA_TYPES, Format, render
 
@@ -170,7 +170,7 @@ async def get_job(
         },
     },
 )
-async def name_speakers(
+async def rename_speakers(
     request: Request, session: SessionDep, settings: SettingsDep, caller: CallerDep, job: OwnedJob
 ) -> JobOut:
     patch = parse_names(await read_json_body(request), settings.max_speakers)
@@ -245,7 +245,7 @@ async def get_transcript(
     transcript = await session.get(Transcript, job_id)
     if job.status != JobStatus.completed or transcript is None:
         raise NotReady(f"The job is {job.status}; the transcript is not ready yet.")
-    doc = with_names(transcript_doc(transcript), job.speaker_names, format)
+    doc = name_speakers(transcript_doc(transcript), job.speaker_names)
     body = render(doc, format, rules)
     headers = {"Content-Disposition": f'inline; filename="{job_id}.{format.value}"'}
     return Response(body, media_type=MEDIA_TYPES[format], headers=headers)
