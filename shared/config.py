@@ -84,13 +84,6 @@ class Settings(BaseSettings):
     batch_wait_ms: float = Field(
         default=50.0, ge=0, le=5000, description="How long a transcriber waits to fill a batch."
     )
-    max_speakers: int = Field(
-        default=20,
-        ge=1,
-        le=100,
-        description="The most speakers a request may ask for (speakers, min_speakers, "
-        "max_speakers) and the most names a job's speakers may be given.",
-    )
 
     # Queue behaviour and recovery.
     job_timeout_s: int = Field(default=3600, ge=10)
@@ -179,6 +172,13 @@ class Settings(BaseSettings):
     max_form_fields: int = Field(default=32, ge=1, description="Non-file parts per form.")
     max_form_bytes: int = Field(
         default=32 * 1024, ge=1024, description="Total bytes of a form's non-file parts."
+    )
+    max_speakers: int = Field(
+        default=20,
+        ge=1,
+        le=100,
+        description="The most speakers a request may ask for (speakers, min_speakers, "
+        "max_speakers) and the most names a job's speakers may be given.",
     )
     callback_concurrency: int = Field(
         default=4, ge=1, description="Callback deliveries at once per delivering process."
