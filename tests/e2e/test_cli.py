@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import SHARED_MEDIA, recall
+from tests.databases import PostgresServer
 from tests.e2e.conftest import Suite
+from tests.e2e.harness import Cluster
+from tests.e2e.test_speakers_api import gateway_without_speakers
 from tests.subtitle_rules import assert_rules, parse, words_of
 
 HOTWORDS_MP3 = SHARED_MEDIA / "hotwords.mp3"
@@ -118,17 +121,22 @@ def test_vtx_models_list_names_the_model_the_transcriber_loaded(suite: Suite) ->
     assert loaded == ["tiny.en"]
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("services.speakers") is not None,
-    reason="the speakers service is installed: the suite runs it",
-)
+@pytest.fixture(scope="module")
+def gateway_alone(
+    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None
+) -> Iterator[Cluster]:
+    """A gateway with no speakers service (nor any worker) beside it."""
+    with gateway_without_speakers(tmp_path_factory.mktemp("alone"), postgres) as cluster:
+        yield cluster
+
+
 def test_vtx_transcribe_speakers_without_the_service_says_what_to_install(
-    suite: Suite, speech_mp4: Path
+    gateway_alone: Cluster, speech_mp4: Path
 ) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "services.cli", "transcribe", str(speech_mp4),
-         "--server", suite.gateway, "--speakers", "auto", "--max-speakers", "3"],
-        capture_output=True, text=True, timeout=60, env=suite.env,
+         "--server", gateway_alone.gateway, "--speakers", "auto", "--max-speakers", "3"],
+        capture_output=True, text=True, timeout=60, env=gateway_alone.env,
     )  # fmt: skip
     assert result.returncode == 1
     said = " ".join(result.stderr.split())

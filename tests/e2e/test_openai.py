@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,7 +18,10 @@ from openai import OpenAI
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import recall
+from tests.databases import PostgresServer
 from tests.e2e.conftest import Suite
+from tests.e2e.harness import Cluster
+from tests.e2e.test_speakers_api import gateway_without_speakers
 from tests.subtitle_rules import assert_rules, parse
 
 
@@ -262,18 +264,26 @@ def test_subtitle_rules_out_of_range_are_refused_by_name(client: OpenAI, speech_
         assert field in bad.value.message
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("services.speakers") is not None,
-    reason="the speakers service is installed: the suite runs it",
-)
+@pytest.fixture(scope="module")
+def gateway_alone(
+    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None
+) -> Iterator[Cluster]:
+    """A gateway with no speakers service (nor any worker) beside it."""
+    with gateway_without_speakers(tmp_path_factory.mktemp("alone"), postgres) as cluster:
+        yield cluster
+
+
 def test_speakers_without_a_speakers_worker_are_a_503_the_sdk_does_not_retry(
-    suite: Suite, speech_mp4: Path
+    gateway_alone: Cluster, speech_mp4: Path
 ) -> None:
     sent: list[str] = []
     hooks = {"request": [lambda request: sent.append(request.url.path)]}
     with openai.DefaultHttpxClient(event_hooks=hooks, timeout=60) as http:
         retrying = OpenAI(
-            base_url=f"{suite.gateway}/v1", api_key="unused", max_retries=3, http_client=http
+            base_url=f"{gateway_alone.gateway}/v1",
+            api_key="unused",
+            max_retries=3,
+            http_client=http,
         )
         with speech_mp4.open("rb") as media, pytest.raises(openai.InternalServerError) as no:
             retrying.audio.transcriptions.create(

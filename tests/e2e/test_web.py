@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import importlib.util
 import itertools
 import re
 import shutil
@@ -25,7 +24,10 @@ from shared import db
 from shared.config import Settings
 from shared.models import Job, Transcript
 from tests.conftest import SHARED_MEDIA, recall
+from tests.databases import PostgresServer
 from tests.e2e.conftest import Suite
+from tests.e2e.harness import Cluster
+from tests.e2e.test_speakers_api import SPEAKERS_RUN, gateway_without_speakers
 from tests.subtitle_rules import assert_rules, parse, words_of
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -504,17 +506,25 @@ def test_hotwords_typed_in_the_page_reach_the_job(
     assert page.errors == []  # type: ignore[attr-defined]
 
 
-HAS_SPEAKERS_SERVICE = importlib.util.find_spec("services.speakers") is not None
 STEREO = SHARED_MEDIA / "stereo_diarization.wav"
 
 
+@pytest.fixture(scope="module")
+def gateway_alone(
+    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None
+) -> Iterator[Cluster]:
+    """A gateway with no speakers service (nor any worker) beside it."""
+    with gateway_without_speakers(tmp_path_factory.mktemp("alone"), postgres) as cluster:
+        yield cluster
+
+
 def test_the_speakers_selector_sends_what_is_chosen(
-    suite: Suite, context: BrowserContext, speech_mp4: Path, tmp_path: Path
+    gateway_alone: Cluster, context: BrowserContext, speech_mp4: Path, tmp_path: Path
 ) -> None:
-    """Off sends nothing; a choice is sent as `speakers`. Without a speakers service in
-    the suite the server refuses it, and the page shows why (what to install)."""
+    """Off sends nothing; a choice is sent as `speakers`. A gateway without a speakers
+    service refuses it, and the page shows why (what to install)."""
     page = _page(context)
-    page.goto(f"{suite.gateway}/")
+    page.goto(f"{gateway_alone.gateway}/")
     select = page.locator("#speakers-input")
     assert select.input_value() == ""
     forms: list[bytes] = []
@@ -528,18 +538,12 @@ def test_the_speakers_selector_sends_what_is_chosen(
     select.select_option("auto")
     named = tmp_path / "speakers-page.mp4"
     named.write_bytes(speech_mp4.read_bytes())
-    track_new_card(page, suite)
     page.set_input_files("#file-input", str(named))
-    if HAS_SPEAKERS_SERVICE:
-        wait_js(page, "() => window.__mine()?.dataset.id")
-        job = suite.wait_for(page.evaluate("() => window.__mine().dataset.id"))
-        assert (job["filename"], job["speakers"]) == (named.name, "auto"), job
-    else:
-        message = page.locator(f"#upload-list li[data-upload='{named.name}'] .error-box")
-        message.wait_for()
-        text = " ".join(message.inner_text().split())
-        assert text.startswith(f"{named.name} was refused: Speakers were asked for"), text
-        assert "pip install 'vtx[speakers]'" in text
+    message = page.locator(f"#upload-list li[data-upload='{named.name}'] .error-box")
+    message.wait_for()
+    text = " ".join(message.inner_text().split())
+    assert text.startswith(f"{named.name} was refused: Speakers were asked for"), text
+    assert "pip install 'vtx[speakers]'" in text
     assert len(forms) == 1 and b'name="speakers"\r\n\r\nauto\r\n' in forms[0], forms[0][:300]
     select.select_option("")
     page.set_input_files("#file-input", str(speech_mp4))
@@ -548,6 +552,9 @@ def test_the_speakers_selector_sends_what_is_chosen(
         assert time.monotonic() < deadline, "the second upload was never sent"
         page.wait_for_timeout(50)
     assert b'name="speakers"' not in forms[1] and b'name="file"' in forms[1]
+    wait_js(
+        page, "() => /speech.mp4 uploaded/.test(document.querySelector('#jobs-status').textContent)"
+    )
     assert page.errors == []  # type: ignore[attr-defined]
 
 
@@ -584,7 +591,7 @@ def _with_speakers(suite: Suite, job_id: str) -> None:
 def test_speakers_are_coloured_and_renamed_for_the_downloads(
     suite: Suite, context: BrowserContext, speech_mp4: Path
 ) -> None:
-    if HAS_SPEAKERS_SERVICE and STEREO.exists():
+    if SPEAKERS_RUN and STEREO.exists():
         with STEREO.open("rb") as handle:
             created = httpx.post(
                 f"{suite.gateway}/v1/jobs",
