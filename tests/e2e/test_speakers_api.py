@@ -10,6 +10,7 @@ comes back with its speakers, and the names a user gives them reach the download
 from __future__ import annotations
 
 import importlib.util
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.gateway.speakers import CACHE_S
 from tests.conftest import SHARED_MEDIA
 from tests.databases import PostgresServer
 from tests.e2e.conftest import Suite
@@ -51,6 +53,19 @@ def post_job(suite: Suite | Cluster, path: Path, **data: str) -> httpx.Response:
         return httpx.post(
             f"{suite.gateway}/v1/jobs", files={"file": (path.name, handle)}, data=data, timeout=60
         )
+
+
+def speakers_worker_alive(suite: Suite, timeout: float = 180) -> None:
+    """Wait until the suite's speakers worker beats (it loads its models after the other
+    services are ready), and the gateway's few seconds of memory have seen it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        health = httpx.get(f"{suite.urls['health']}/health", timeout=10).json()
+        if any(w.get("service") == "speakers" for w in health.get("workers", [])):
+            time.sleep(CACHE_S + 0.1)
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"no speakers worker beat within {timeout} s")
 
 
 def kept(gateway: str, data_dir: Path) -> tuple[int, list[str], list[Path]]:
@@ -226,6 +241,7 @@ def test_renaming_a_job_nobody_has_is_a_404(suite: Suite) -> None:
 @pytest.mark.skipif(not SPEAKERS_RUN, reason="no speakers service (or its extra) to run")
 @pytest.mark.skipif(not STEREO.exists(), reason="../shared/media is absent")
 def test_a_conversation_comes_back_with_speakers_that_can_be_named(suite: Suite) -> None:
+    speakers_worker_alive(suite)
     response = post_job(suite, STEREO, speakers="auto", max_speakers="4")
     assert response.status_code == 202, response.text
     created = response.json()

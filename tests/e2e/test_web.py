@@ -27,7 +27,11 @@ from tests.conftest import SHARED_MEDIA, recall
 from tests.databases import PostgresServer
 from tests.e2e.conftest import Suite
 from tests.e2e.harness import Cluster
-from tests.e2e.test_speakers_api import SPEAKERS_RUN, gateway_without_speakers
+from tests.e2e.test_speakers_api import (
+    SPEAKERS_RUN,
+    gateway_without_speakers,
+    speakers_worker_alive,
+)
 from tests.subtitle_rules import assert_rules, parse, words_of
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -592,6 +596,7 @@ def test_speakers_are_coloured_and_renamed_for_the_downloads(
     suite: Suite, context: BrowserContext, speech_mp4: Path
 ) -> None:
     if SPEAKERS_RUN and STEREO.exists():
+        speakers_worker_alive(suite)
         with STEREO.open("rb") as handle:
             created = httpx.post(
                 f"{suite.gateway}/v1/jobs",
