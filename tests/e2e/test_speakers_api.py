@@ -60,7 +60,7 @@ def speakers_worker_alive(suite: Suite, timeout: float = 180) -> None:
     services are ready), and the gateway's few seconds of memory have seen it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        health = httpx.get(f"{suite.urls['health']}/health", timeout=10).json()
+        health = httpx.get(f"{suite.urls['health']}/health/detailed", timeout=10).json()
         if any(w.get("service") == "speakers" for w in health.get("workers", [])):
             time.sleep(CACHE_S + 0.1)
             return
