@@ -517,9 +517,16 @@ STEREO = SHARED_MEDIA / "stereo_diarization.wav"
 def gateway_alone(
     tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None
 ) -> Iterator[Cluster]:
-    """A gateway with no speakers service (nor any worker) beside it."""
-    with gateway_without_speakers(tmp_path_factory.mktemp("alone"), postgres) as cluster:
+    """A gateway with no speakers service (nor any worker) beside it, started from a
+    thread of its own: Playwright's sync API keeps an event loop running in this one,
+    and the cluster migrates its database with asyncio.run."""
+    started = gateway_without_speakers(tmp_path_factory.mktemp("alone"), postgres)
+    with ThreadPoolExecutor(1) as pool:
+        cluster = pool.submit(started.__enter__).result()
+    try:
         yield cluster
+    finally:
+        started.__exit__(None, None, None)
 
 
 def test_the_speakers_selector_sends_what_is_chosen(
