@@ -173,6 +173,13 @@ class Settings(BaseSettings):
     max_form_bytes: int = Field(
         default=32 * 1024, ge=1024, description="Total bytes of a form's non-file parts."
     )
+    max_speakers: int = Field(
+        default=20,
+        ge=1,
+        le=100,
+        description="The most speakers a request may ask for (speakers, min_speakers, "
+        "max_speakers) and the most names a job's speakers may be given.",
+    )
     callback_concurrency: int = Field(
         default=4, ge=1, description="Callback deliveries at once per delivering process."
     )
