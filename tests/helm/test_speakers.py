@@ -363,3 +363,20 @@ def test_values_are_documented_in_the_schema() -> None:
     assert set(values["speakers"]) == set(speakers["properties"])
     assert values["speakers"]["enabled"] is False
     assert "speakersTag" in schema["properties"]["image"]["properties"]
+
+
+def test_the_lab_keeps_it_off(docs: dict[str, list[dict[str, Any]]]) -> None:
+    """The lab release says so itself (deploy/lab/values.yaml), not by the chart's default."""
+    import yaml
+
+    values = yaml.safe_load((REPO / "deploy" / "lab" / "values.yaml").read_text())
+    assert values["speakers"] == {"enabled": False}
+    assert SPEAKERS not in by_kind(docs["lab@1.20"], "Deployment")
+
+
+def test_lint_strict_with_speakers(helm: Path) -> None:
+    proc = run_helm(
+        helm, "lint", "--strict", str(CHART), *ON, "--set", "autoscaling.keda.enabled=true",
+        "--kube-version", "1.33.0",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
