@@ -26,6 +26,8 @@ from faster_whisper import decode_audio
 from sqlalchemy import update
 from sqlmodel import col
 
+from services.health.aggregate import detailed
+from services.health.metrics import WORKERS_ALIVE
 from services.speakers.main import create_app
 from services.speakers.tasks import diarize_job
 from services.speakers.turns import Diarizer
@@ -387,3 +389,29 @@ async def test_the_reconciler_waits_out_the_speakers_timeout_not_the_chunks_one(
     assert not await queue.exists(in_progress_key_prefix + dead)
     assert await queue.zscore(SPEAKERS_QUEUE, dead) is not None
     assert await queue.exists(in_progress_key_prefix + alive)
+
+
+async def test_the_health_aggregator_sees_the_speakers_service_its_workers_and_queue(
+    resources: Resources, diarizer: Diarizer
+) -> None:
+    resources.settings.health_services = {"speakers": "http://speakers"}
+    app = create_app(resources.settings, diarizer=diarizer)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client,
+    ):
+        document = await detailed(resources, client)
+    assert document["status"] == "ok", document
+    part = document["services"]["speakers"]
+    assert part["status"] == "ok" and part["info"]["loaded"] is True
+    assert [w["service"] for w in document["workers"]] == ["speakers"]
+    assert WORKERS_ALIVE.labels("speakers")._value.get() == 1
+    # Gone, with a diarization waiting: the suite still takes work, but it waits.
+    await resources.queue.zadd(SPEAKERS_QUEUE, {diarize_job_id("j", 0): 1})
+    resources.settings.health_services = {"speakers": f"http://127.0.0.1:{free_port()}"}
+    async with httpx.AsyncClient(timeout=1) as client:
+        document = await detailed(resources, client)
+    assert document["status"] == "degraded"
+    assert document["services"]["speakers"]["status"] == "down"
+    assert document["queues"]["speakers"] == 1 and document["workers"] == []
+    assert WORKERS_ALIVE.labels("speakers")._value.get() == 0

