@@ -144,7 +144,7 @@ def check_contiguous(pieces: Sequence[Piece], expected: int | None) -> None:
     """The diarizer counts time in samples from the first piece: the pieces must be the
     whole file, from 0, without gaps, or every turn after a gap would be misplaced."""
     if expected is None or len(pieces) != expected:
-        raise ValueError(f"the job has {len(pieces)} of its {expected} chunks of audio")
+        raise ValueError(f"{len(pieces)} of its {expected or '?'} chunks of audio are stored")
     position = 0.0
     for piece in pieces:
         if abs(piece.start_s - position) > 1.5 / SAMPLE_RATE:
@@ -198,7 +198,11 @@ class Feed(Iterable[Audio]):
             if self._stopped():
                 raise Abandoned
             read = asyncio.run_coroutine_threadsafe(self._read(piece.key), self._loop)
-            pcm = read.result(FETCH_TIMEOUT_S)
+            try:
+                pcm = read.result(FETCH_TIMEOUT_S)
+            except TimeoutError:
+                read.cancel()
+                raise
             yield samples(pcm)
 
     async def _read(self, key: str) -> bytes:

@@ -55,9 +55,9 @@ def test_turns_are_stored_in_time_order_with_labels_by_first_appearance() -> Non
 def test_the_chunks_must_be_the_whole_file_without_gaps() -> None:
     whole = [Piece("a", 0.0, 10.0), Piece("b", 10.0, 19.5), Piece("c", 19.5, 25.0)]
     check_contiguous(whole, 3)  # no error
-    with pytest.raises(ValueError, match="2 of its 3 chunks"):
+    with pytest.raises(ValueError, match="2 of its 3 chunks of audio are stored"):
         check_contiguous(whole[:2], 3)
-    with pytest.raises(ValueError, match="0 of its None chunks"):
+    with pytest.raises(ValueError, match=r"0 of its \? chunks"):
         check_contiguous([], None)
     with pytest.raises(ValueError, match=r"gap at 10\.000 s"):
         check_contiguous([whole[0], whole[2]], 2)
