@@ -25,6 +25,7 @@ import pytest
 
 from bench.conversations import Conversation, LongConversation, Sources, assemble, decode
 from bench.speaker_score import score_time, score_words
+from services.speakers.clustering import cluster
 from services.speakers.turns import SpeakerCount, Turn, label_turns
 from tests.conftest import SHARED_MEDIA
 
@@ -97,16 +98,15 @@ def test_the_count_asked_for_is_the_count_found(
 ) -> None:
     stages = speakers.load_diarizer().stages
     embedded = speakers.embed_windows(decode(conversations["four_voices_a"].path), stages)
-    from services.speakers.clustering import cluster
 
-    def speakers(count: SpeakerCount) -> set[str]:
+    def found(count: SpeakerCount) -> set[str]:
         labels = cluster(embedded.embeddings, count).tolist()
         return {t.speaker for t in label_turns(embedded.spans, labels)}
 
-    assert len(speakers(SpeakerCount(4))) == 4
-    assert len(speakers(SpeakerCount(2))) == 2
-    assert len(speakers(SpeakerCount(None, None, 3))) == 3
-    assert len(speakers(SpeakerCount(None, 4, 6))) == 4
+    assert len(found(SpeakerCount(4))) == 4
+    assert len(found(SpeakerCount(2))) == 2
+    assert len(found(SpeakerCount(None, None, 3))) == 3
+    assert len(found(SpeakerCount(None, 4, 6))) == 4
 
 
 @pytest.mark.parametrize("name", ["harvard_shuffled", "licence_shuffled"])

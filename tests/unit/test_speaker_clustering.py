@@ -15,8 +15,8 @@ import pytest
 
 from services.speakers import clustering
 from services.speakers.clustering import cluster, eigengap_count, fold_minor, merge_close, prune
-from services.speakers.engine import RATE, Embedded, cut_point, embed_windows
-from services.speakers.turns import MAX_SPEAKERS, SpeakerCount, Turn, label_turns, pieces
+from services.speakers.engine import Embedded, cut_point, embed_windows
+from services.speakers.turns import MAX_SPEAKERS, RATE, SpeakerCount, Turn, label_turns, pieces
 
 
 def voices(sizes: Sequence[int], spread: float = 0.25, seed: int = 0) -> np.ndarray:
