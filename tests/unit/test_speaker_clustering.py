@@ -122,9 +122,20 @@ def test_past_max_points_a_sample_is_clustered_and_all_assigned(
 
 def test_prune_keeps_each_rows_strongest() -> None:
     sim = np.arange(100, dtype=np.float64).reshape(10, 10)
-    kept = prune(sim, pval=0.3)  # keep 3 of 10... but never fewer than 6 neighbours
+    kept = prune(sim, 6)
     assert ((kept > 0).sum(axis=1) == 6).all()
     assert (kept[:, -6:] == sim[:, -6:]).all()
+
+
+def test_repeated_audio_does_not_fall_apart_into_one_speaker_per_clip() -> None:
+    """Each 'clip' (a few subsegments) comes back 30 times, as in a long input built by
+    repeating recordings: each subsegment's nearest neighbours are its own copies."""
+    sizes = [6, 5, 4, 6]
+    x = voices(sizes)
+    clips = np.concatenate([x + 0.001 * np.random.default_rng(i).normal(size=x.shape)
+                            for i in range(30)]).astype(np.float32)  # fmt: skip
+    labels = cluster(clips, SpeakerCount())
+    assert same_partition(labels, np.tile(truth(sizes), 30))
 
 
 def test_eigengap_searches_only_within_bounds() -> None:
