@@ -29,7 +29,15 @@ import numpy as np
 import numpy.typing as npt
 
 from services.speakers.clustering import MER_COS, cluster
-from services.speakers.turns import RATE, Audio, SpeakerCount, Turn, label_turns, pieces
+from services.speakers.turns import (
+    RATE,
+    Audio,
+    SpeakerCount,
+    Turn,
+    label_turns,
+    pieces,
+    window_samples,
+)
 
 Span = tuple[float, float]
 Embeddings = npt.NDArray[np.float32]
@@ -94,13 +102,13 @@ def embed_windows(
     window = int(window_s * RATE)
     spans: list[Span] = []
     rows: list[Embeddings] = []
-    buffer: list[Audio] = []
+    buffer: list[npt.NDArray[np.floating[Any]]] = []
     held = offset = windows = 0
     spent = [0.0, 0.0]
 
     def run(final: bool) -> None:
         nonlocal buffer, held, offset, windows
-        block = np.concatenate(buffer) if len(buffer) > 1 else buffer[0]
+        block = window_samples(buffer)
         started = time.perf_counter()
         speech = stages.speech(block)
         spent[0] += time.perf_counter() - started

@@ -16,7 +16,15 @@ import pytest
 from services.speakers import clustering
 from services.speakers.clustering import cluster, eigengap_count, fold_minor, merge_close, prune
 from services.speakers.engine import Embedded, cut_point, embed_windows
-from services.speakers.turns import MAX_SPEAKERS, RATE, SpeakerCount, Turn, label_turns, pieces
+from services.speakers.turns import (
+    MAX_SPEAKERS,
+    RATE,
+    SpeakerCount,
+    Turn,
+    label_turns,
+    pieces,
+    window_samples,
+)
 
 
 def voices(sizes: Sequence[int], spread: float = 0.25, seed: int = 0) -> np.ndarray:
@@ -272,7 +280,11 @@ def test_bad_audio_is_refused_with_a_reason() -> None:
     with pytest.raises(ValueError, match="float"):
         list(pieces(np.zeros(100, np.int16)))
     with pytest.raises(ValueError, match="NaN"):
-        list(pieces(np.array([0.0, np.nan], np.float32)))
+        embed_windows(np.array([0.0, np.nan], np.float32), FakeStages())
+    loud = np.array([1.5, -2.0, 0.5])  # float64, past full scale
+    clipped = window_samples([loud])
+    assert clipped.dtype == np.float32 and clipped.tolist() == [1.0, -1.0, 0.5]
+    assert loud[0] == 1.5  # the caller's samples are not touched
     with pytest.raises(ValueError, match="window_s"):
         embed_windows(np.zeros(10, np.float32), FakeStages(), window_s=10, max_carry_s=30)
     empty = embed_windows(iter([]), FakeStages())
