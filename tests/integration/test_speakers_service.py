@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from faster_whisper import decode_audio
+from prometheus_client import REGISTRY
 from sqlalchemy import update
 from sqlmodel import col
 
 from services.health.aggregate import detailed
-from services.health.metrics import WORKERS_ALIVE
 from services.speakers.main import create_app
 from services.speakers.tasks import diarize_job
 from services.speakers.turns import Diarizer
@@ -405,7 +405,7 @@ async def test_the_health_aggregator_sees_the_speakers_service_its_workers_and_q
     part = document["services"]["speakers"]
     assert part["status"] == "ok" and part["info"]["loaded"] is True
     assert [w["service"] for w in document["workers"]] == ["speakers"]
-    assert WORKERS_ALIVE.labels("speakers")._value.get() == 1
+    assert REGISTRY.get_sample_value("vtx_workers_alive", {"service": "speakers"}) == 1
     # Gone, with a diarization waiting: the suite still takes work, but it waits.
     await resources.queue.zadd(SPEAKERS_QUEUE, {diarize_job_id("j", 0): 1})
     resources.settings.health_services = {"speakers": f"http://127.0.0.1:{free_port()}"}
@@ -414,4 +414,4 @@ async def test_the_health_aggregator_sees_the_speakers_service_its_workers_and_q
     assert document["status"] == "degraded"
     assert document["services"]["speakers"]["status"] == "down"
     assert document["queues"]["speakers"] == 1 and document["workers"] == []
-    assert WORKERS_ALIVE.labels("speakers")._value.get() == 0
+    assert REGISTRY.get_sample_value("vtx_workers_alive", {"service": "speakers"}) == 0
