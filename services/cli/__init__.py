@@ -64,6 +64,18 @@ def transcriber() -> None:
 
 
 @app.command()
+def speakers() -> None:
+    """Run the speakers service (diarization) and its worker alone; needs vtx[speakers]."""
+    from services.cli.serve import serve
+    from services.cli.up import SPEAKERS_HINT, speakers_installed
+
+    if not speakers_installed():
+        typer.echo(f"Cannot start: {SPEAKERS_HINT}.", err=True)
+        raise typer.Exit(1)
+    serve("speakers", Settings())
+
+
+@app.command()
 def health() -> None:
     """Run the health aggregator alone."""
     from services.cli.serve import serve
