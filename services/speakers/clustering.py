@@ -79,7 +79,9 @@ def _spectral(
     if exact == 1 or upper <= 1 or n < 3:
         return np.zeros(n, dtype=np.int64)
     affinity = connected_affinity(x @ x.T, exact or upper)
-    laplacian = np.diag(np.abs(affinity).sum(axis=1)) - affinity
+    degrees = np.abs(affinity).sum(axis=1)
+    laplacian = np.negative(affinity, out=affinity)  # in place: one N x N less at the peak
+    laplacian[np.diag_indices_from(laplacian)] = degrees
     values, vectors = np.linalg.eigh(laplacian)
     k = exact if exact is not None else eigengap_count(values, lower, upper)
     k = max(1, min(k, n))

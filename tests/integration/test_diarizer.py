@@ -218,9 +218,9 @@ def _measure(minutes: float, threads: int | None) -> None:
     pieces = (p for p in long.pieces())
     turns = diarizer.diarize(pieces, SpeakerCount())
     elapsed = time.perf_counter() - loaded
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before scoring
     score = score_time(long.turns, turns)
     seconds = long.turns[-1].end
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     report = {
         "audio_s": round(seconds, 1),
         "load_s": round(loaded - started, 2),
