@@ -3,6 +3,11 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The speakers extra needs torch; only its CPU build, installed before the extra (pip would
+# otherwise take PyPI's CUDA build and ~3 GB of nvidia-* wheels): the wheel pip's
+# configuration offers where there is one, else PyTorch's CPU index.
+TORCH_CPU := torch==2.13.0+cpu
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
 .PHONY: install system-deps run test test-long lint format unit integration e2e helm bench clean
 
@@ -10,7 +15,9 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "vtx needs $(PYTHON) on PATH"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,deploy]'
+	$(BIN)/python -m pip install --quiet '$(TORCH_CPU)' 2>/dev/null \
+		|| $(BIN)/python -m pip install --quiet --index-url $(TORCH_CPU_INDEX) torch
+	$(BIN)/python -m pip install --quiet -e '.[dev,deploy,speakers]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -57,7 +64,7 @@ helm: $(STAMP)
 	$(BIN)/pytest -ra tests/helm
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,deploy,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,deploy,speakers,bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:

@@ -15,8 +15,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, computed_field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-Service = Literal["gateway", "splitter", "transcriber", "health"]
-SERVICES: tuple[Service, ...] = ("gateway", "splitter", "transcriber", "health")
+Service = Literal["gateway", "splitter", "transcriber", "speakers", "health"]
+SERVICES: tuple[Service, ...] = ("gateway", "splitter", "transcriber", "speakers", "health")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     splitter_port: int = 8001
     transcriber_port: int = 8002
     health_port: int = 8003
+    speakers_port: int = 8004
     embedded_redis_port: int = 6380
 
     # Uploads and media limits.
@@ -83,6 +84,20 @@ class Settings(BaseSettings):
     )
     batch_wait_ms: float = Field(
         default=50.0, ge=0, le=5000, description="How long a transcriber waits to fill a batch."
+    )
+
+    # Speakers (services/speakers/, the `speakers` extra): who speaks when, over the whole file.
+    speakers_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Diarizations at once per speakers process (each uses every core).",
+    )
+    speakers_timeout_s: int = Field(
+        default=2 * 3600,
+        ge=10,
+        description="Longest one diarization may run: a 6-hour file at the slowest measured "
+        "7x real time (2 busy cores) takes under an hour.",
     )
 
     # Queue behaviour and recovery.
@@ -173,6 +188,13 @@ class Settings(BaseSettings):
     max_form_bytes: int = Field(
         default=32 * 1024, ge=1024, description="Total bytes of a form's non-file parts."
     )
+    max_speakers: int = Field(
+        default=20,
+        ge=1,
+        le=100,
+        description="The most speakers a request may ask for (speakers, min_speakers, "
+        "max_speakers) and the most names a job's speakers may be given.",
+    )
     callback_concurrency: int = Field(
         default=4, ge=1, description="Callback deliveries at once per delivering process."
     )
@@ -247,6 +269,7 @@ class Settings(BaseSettings):
             "splitter": self.splitter_port,
             "transcriber": self.transcriber_port,
             "health": self.health_port,
+            "speakers": self.speakers_port,
         }
         return ports[service]
 
@@ -256,5 +279,5 @@ class Settings(BaseSettings):
             return dict(self.health_services)
         return {
             name: f"http://{self.host}:{self.port(name)}"
-            for name in ("gateway", "splitter", "transcriber")
+            for name in ("gateway", "splitter", "transcriber", "speakers")
         }

@@ -20,8 +20,8 @@ CHUNK_RETRIES = Counter(
 )
 STAGE_SECONDS = Histogram(
     "vtx_stage_duration_seconds",
-    "Time spent in each stage of a job: upload, split, transcribe (per chunk), merge, "
-    "end_to_end (upload to completed transcript).",
+    "Time spent in each stage of a job: upload, split, transcribe (per chunk), speakers "
+    "(one diarization of the whole file), merge, end_to_end (upload to completed transcript).",
     ["stage"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
 )

@@ -7,12 +7,15 @@ characters and lasts at most `max_cue_seconds`; it stays up at least
 `min_gap_seconds` between them, so a player shows them as separate. Lines and cues
 break at a sentence end first, then at clause punctuation, then where the lines come
 out most even; never inside a word. A word wider than a line has a line of its own.
-A new speaker starts a new cue, and two speakers' cues may overlap in time.
+A new speaker starts a new cue, and two speakers' cues may overlap in time; so does a
+pause of `PAUSE_SECONDS` or more, which would otherwise leave a cue up over silence.
+Where a format prints the speaker in the text (SRT's "S1: "), the label takes its room
+on the cue's first line, glued to the first word: never alone on a line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -27,6 +30,7 @@ _CLAUSE_END = (",", ";", ":", "\u2014", "\u2013", "\u3001", "\uff0c")
 _CLOSERS = "\"')]\u00bb\u201d\u2019"
 MIN_CUE_SECONDS = 1.0  # shortest a cue is shown, where the next cue leaves room
 MIN_GAP_SECONDS = 0.08  # two frames at 25 fps between one speaker's cues
+PAUSE_SECONDS = 2.0  # silence between two words that ends a cue
 _SENTENCE, _CLAUSE, _PLAIN = 0, 1, 3  # the cost of a break after such a word
 
 
@@ -117,20 +121,37 @@ def _spread(segment: Segment) -> Iterator[Token]:
         yield Token(start, segment.start + span * done / total, word, segment.speaker)
 
 
-def build_cues(doc: TranscriptDoc, rules: CueRules) -> list[Cue]:
-    """The doc's subtitle cues, in order of start, each meeting every rule."""
+Label = Callable[[str | None], str]
+
+
+def build_cues(doc: TranscriptDoc, rules: CueRules, label: Label | None = None) -> list[Cue]:
+    """The doc's subtitle cues, in order of start, each meeting every rule; `label` gives
+    the text printed before a speaker's words in each of its cues ("" for none)."""
     cues: list[Cue] = []
     for turn in _turns(tokens(doc)):
-        cues.extend(_layout(group, rules) for group in _groups(turn, rules))
+        lead = _lead(turn[0], label)
+        cues.extend(_layout(group, rules, lead) for group in _groups(turn, rules, lead))
     cues.sort(key=lambda c: c.start)
     return _timed(cues, rules)
 
 
+def _lead(first: Token, label: Label | None) -> str | None:
+    text = " ".join(label(first.speaker).split()) if label is not None else ""
+    return text or None
+
+
+def _shown(words: list[Token], lead: str | None) -> list[Token]:
+    """The words as the cue prints them: the label, if any, one piece with the first."""
+    if lead is None:
+        return words
+    return [replace(words[0], text=f"{lead} {words[0].text}"), *words[1:]]
+
+
 def _turns(words: list[Token]) -> Iterator[list[Token]]:
-    """Runs of words by one speaker: a new speaker starts a new cue."""
+    """Runs of words by one speaker without a long pause: either starts a new cue."""
     run: list[Token] = []
     for word in words:
-        if run and word.speaker != run[-1].speaker:
+        if run and (word.speaker != run[-1].speaker or word.start - run[-1].end >= PAUSE_SECONDS):
             yield run
             run = []
         run.append(word)
@@ -138,18 +159,18 @@ def _turns(words: list[Token]) -> Iterator[list[Token]]:
         yield run
 
 
-def _groups(turn: list[Token], rules: CueRules) -> Iterator[list[Token]]:
+def _groups(turn: list[Token], rules: CueRules, lead: str | None) -> Iterator[list[Token]]:
     """One speaker's words cut into cues; an overflowing cue is cut back to its last
     sentence (or clause) end when that leaves it at least half full."""
     current: list[Token] = []
     for word in turn:
-        if not current or _fits([*current, word], rules):
+        if not current or _fits([*current, word], rules, lead):
             current.append(word)
             continue
         cut = _cue_break(current)
         yield current[:cut]
         current = current[cut:]
-        if current and not _fits([*current, word], rules):
+        if current and not _fits([*current, word], rules, lead):
             yield current
             current = []
         current.append(word)
@@ -167,10 +188,10 @@ def _cue_break(words: list[Token]) -> int:
     return len(words)
 
 
-def _fits(words: list[Token], rules: CueRules) -> bool:
+def _fits(words: list[Token], rules: CueRules, lead: str | None) -> bool:
     if words[-1].end - words[0].start > rules.max_cue_seconds:
         return False
-    return _lines_needed(words, rules.max_line_width) <= rules.max_line_count
+    return _lines_needed(_shown(words, lead), rules.max_line_width) <= rules.max_line_count
 
 
 def _lines_needed(words: list[Token], width: int) -> int:
@@ -183,14 +204,16 @@ def _lines_needed(words: list[Token], width: int) -> int:
     return lines
 
 
-def _layout(words: list[Token], rules: CueRules) -> Cue:
-    """A cue's words in as few lines as fit, broken where the cost is least."""
+def _layout(words: list[Token], rules: CueRules, lead: str | None) -> Cue:
+    """A cue's words (after the label, if any) in as few lines as fit, broken where the
+    cost is least."""
     width = rules.max_line_width
-    count = _lines_needed(words, width)
-    breaks = _best_breaks(words, width, count)
+    shown = _shown(words, lead)
+    count = _lines_needed(shown, width)
+    breaks = _best_breaks(shown, width, count)
     lines = tuple(
-        " ".join(w.text for w in words[a:b])
-        for a, b in zip((0, *breaks), (*breaks, len(words)), strict=True)
+        " ".join(w.text for w in shown[a:b])
+        for a, b in zip((0, *breaks), (*breaks, len(shown)), strict=True)
     )
     return Cue(words[0].start, words[-1].end, lines, words[0].speaker)
 

@@ -120,7 +120,10 @@ def create_worker(
     queue_name: str,
     ctx: dict[str, Any],
     max_jobs: int,
+    job_timeout_s: int | None = None,
 ) -> Worker:
+    """An arq worker for one service's queue; `job_timeout_s` defaults to the suite's
+    `job_timeout_s`; the reconciler must know any other (reconciler._abandon_after)."""
     activity: Activity = ctx["activity"]
     activity.max_jobs = max_jobs
     return Worker(
@@ -129,7 +132,7 @@ def create_worker(
         redis_settings=redis_settings(settings),
         ctx=ctx,
         max_jobs=max_jobs,
-        job_timeout=settings.job_timeout_s,
+        job_timeout=job_timeout_s or settings.job_timeout_s,
         # The database counts real attempts (leases); arq's own count only backs it up.
         max_tries=settings.max_tries + 2,
         keep_result=0,

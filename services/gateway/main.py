@@ -15,6 +15,7 @@ from services.gateway.api.routes import audio, events, jobs, media, usage, web
 from services.gateway.deliveries import delivering
 from services.gateway.exposure import ensure_protected
 from services.gateway.hosts import HostGuard
+from services.gateway.speakers import SpeakersWorkers
 from services.gateway.waiting import EndWaiter
 from services.gateway.watcher import EventWatcher
 from shared.config import Settings
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan,
         description="Upload audio or video, follow its progress, fetch its transcript.",
     )
+    app.state.speakers_workers = SpeakersWorkers()
     app.middleware("http")(request_id)
     app.add_middleware(HostGuard, allowed_hosts=settings.allowed_hosts)
     errors.install(app)

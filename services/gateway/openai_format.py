@@ -8,7 +8,7 @@ from enum import StrEnum
 from fastapi import Response
 
 from shared.subtitles import CueRules
-from shared.transcript import TranscriptDoc, render_srt, render_vtt
+from shared.transcript import TranscriptDoc, diarized, render_srt, render_vtt
 
 
 class ResponseFormat(StrEnum):
@@ -17,10 +17,12 @@ class ResponseFormat(StrEnum):
     srt = "srt"
     vtt = "vtt"
     verbose_json = "verbose_json"
+    diarized_json = "diarized_json"
 
 
 def verbose(doc: TranscriptDoc, task: str, words: bool, segments: bool) -> dict[str, object]:
-    """OpenAI's verbose_json: language (ISO 639-1 code), duration, segments, words if asked."""
+    """OpenAI's verbose_json: language (ISO 639-1 code), duration, segments, words if asked;
+    with speakers, `speaker` on segments and words (the name where the user gave one)."""
     body: dict[str, object] = {
         "task": task,
         "language": "en" if task == "translate" else (doc.language or "unknown"),
@@ -36,6 +38,7 @@ def verbose(doc: TranscriptDoc, task: str, words: bool, segments: bool) -> dict[
                 "start": s.start,
                 "end": s.end,
                 "text": s.text,
+                **_speaker(doc, s.speaker),
                 "tokens": [],
                 "temperature": 0.0,
                 "avg_logprob": 0.0,
@@ -46,11 +49,16 @@ def verbose(doc: TranscriptDoc, task: str, words: bool, segments: bool) -> dict[
         ]
     if words:
         body["words"] = [
-            {"word": w.word.strip(), "start": w.start, "end": w.end}
+            {"word": w.word.strip(), "start": w.start, "end": w.end, **_speaker(doc, w.speaker)}
             for s in doc.segments
             for w in s.words
         ]
     return body
+
+
+def _speaker(doc: TranscriptDoc, label: str | None) -> dict[str, str]:
+    """The `speaker` field, only where there is one: without speakers, as before."""
+    return {} if label is None else {"speaker": doc.name_of(label)}
 
 
 def respond(
@@ -70,6 +78,8 @@ def respond(
         words = "word" in granularities
         segments = "segment" in granularities or not granularities
         body = verbose(doc, task, words=words, segments=segments)
+    elif fmt == ResponseFormat.diarized_json:
+        body = diarized(doc, task)
     else:
         body = {"text": doc.text}
     return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")

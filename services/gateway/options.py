@@ -16,9 +16,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from services.gateway.numbers import READ_DECIMAL, decimal, integer
+from services.gateway.numbers import READ_DECIMAL, READ_INTEGER, decimal, integer
 from services.gateway.problems import InvalidField
+from services.gateway.speakers import check_request, read_count
 from services.gateway.uploads import FILE_FIELD
+from shared.config import Settings
 from shared.languages import WHISPER_LANGUAGES
 from shared.netguard import Refused, check_url
 from shared.subtitles import CueRules
@@ -30,6 +32,8 @@ _CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # pydantic's lax mode would also take "t", "y" and the like.
 _FLAGS = {"true": True, "1": True, "on": True, "yes": True}
 _FLAGS |= {"false": False, "0": False, "off": False, "no": False}
+# The most speakers any server may allow (VTX_MAX_SPEAKERS is checked after parsing).
+SPEAKERS_CEILING = 100  # the upper bound of Settings.max_speakers (a unit test holds them equal)
 
 
 class JobOptions(BaseModel):
@@ -80,6 +84,28 @@ class JobOptions(BaseModel):
         "windows; false: decode all the audio in order. Default: the server's VTX_VAD",
     )
 
+    speakers: str | None = Field(
+        default=None,
+        max_length=8,
+        description="Who speaks when: off (default), auto, or how many people speak "
+        "(1 to VTX_MAX_SPEAKERS, default 20). Each segment and word then carries its "
+        "speaker (S1, S2, ... in order of first appearance). Needs the speakers service "
+        "(the vtx[speakers] extra): without a running speakers worker the answer is 503",
+        json_schema_extra={"pattern": "^(off|auto|[0-9]{1,3})$"},
+    )
+    min_speakers: Annotated[int | None, READ_INTEGER] = Field(
+        default=None,
+        ge=1,
+        le=SPEAKERS_CEILING,
+        description="With speakers=auto: at least this many speakers (at most VTX_MAX_SPEAKERS)",
+    )
+    max_speakers: Annotated[int | None, READ_INTEGER] = Field(
+        default=None,
+        ge=1,
+        le=SPEAKERS_CEILING,
+        description="With speakers=auto: at most this many speakers (at most VTX_MAX_SPEAKERS)",
+    )
+
     @field_validator(
         "url", "language", "model", "prompt", "hotwords", "callback_url", mode="before"
     )
@@ -99,6 +125,11 @@ class JobOptions(BaseModel):
             shown = value[:24].encode("ascii", "backslashreplace").decode("ascii")
             raise ValueError(f"'{shown}' is not a boolean: send true or false")
         return flag
+
+    @field_validator("speakers", mode="before")
+    @classmethod
+    def _speakers(cls, value: object) -> object:
+        return read_count(value) if isinstance(value, str) else value
 
     @field_validator("callback_url", "url")
     @classmethod
@@ -185,7 +216,7 @@ def option_schema(name: str) -> dict[str, Any]:
     prop: dict[str, Any] = _options_schema()["properties"][name]
     branches = [b for b in prop.get("anyOf", [prop]) if b.get("type") != "null"]
     schema = {k: v for k, v in branches[0].items() if k not in ("title", "default")}
-    for key in ("description", "format"):
+    for key in ("description", "format", "pattern"):
         if key in prop:
             schema[key] = prop[key]
     if prop.get("default") is not None:
@@ -204,6 +235,8 @@ def _ignored_schema(name: str) -> dict[str, Any]:
     return {"type": "string", "description": IGNORED}
 
 
+DEFAULT_MAX_SPEAKERS: int = Settings.model_fields["max_speakers"].default
+
 JOB_FORM = Form(
     options=tuple(JobOptions.model_fields),
     file_description="The media; or send `url` instead.",
@@ -211,11 +244,16 @@ JOB_FORM = Form(
 )
 
 
-def parse_options(fields: dict[str, str], form: Form = JOB_FORM) -> JobOptions:
-    """The form's option fields as JobOptions; an empty field counts as absent."""
+def parse_options(
+    fields: dict[str, str], form: Form = JOB_FORM, max_speakers: int = DEFAULT_MAX_SPEAKERS
+) -> JobOptions:
+    """The form's option fields as JobOptions; an empty field counts as absent.
+
+    `max_speakers` is the server's VTX_MAX_SPEAKERS: the speaker fields are checked
+    against it and against each other here, before any media is looked at."""
     data = {k: v for k, v in fields.items() if k in form.options and v != ""}
     try:
-        return JobOptions.model_validate(data)
+        options = JobOptions.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
@@ -224,6 +262,8 @@ def parse_options(fields: dict[str, str], form: Form = JOB_FORM) -> JobOptions:
         first = exc.errors()[0]["loc"] if exc.errors() else ()
         param = ".".join(str(part) for part in first) or None
         raise InvalidField(f"Invalid form field: {problems}.", param=param) from exc
+    check_request(options.speakers, options.min_speakers, options.max_speakers, max_speakers)
+    return options
 
 
 class SubtitleOptions(CueRules):

@@ -81,6 +81,17 @@ class TimedOut(Problem):
     """The transcript was not ready within the wait; the job goes on."""
 
 
+class Unavailable(Problem):
+    """A part of the suite the request needs is not running (e.g. no speakers worker).
+
+    Not a fault of this server's code: it is answered 503 and not logged as an error.
+    With `retry_after_s` it is likely to pass soon; without, someone has to start it."""
+
+    def __init__(self, message: str, *, retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class ServerFault(Problem):
     """Something on the server's side is broken; the client can do nothing about it."""
 

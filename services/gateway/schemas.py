@@ -66,6 +66,22 @@ class JobOut(BaseModel):
         "batched windows; false: all the audio, in order.",
     )
     hotwords: str | None = Field(default=None, description="The words favoured while decoding.")
+    speakers: str = Field(
+        default="off",
+        description="Who speaks when, as asked: off, auto, or the number of speakers.",
+    )
+    min_speakers: int | None = Field(default=None, description="With auto: at least this many.")
+    max_speakers: int | None = Field(default=None, description="With auto: at most this many.")
+    speaker_route: str | None = Field(
+        default=None,
+        description="How speakers are told apart, decided from the audio once split: "
+        "channels (each channel one voice) or voices (one mix, voices clustered).",
+    )
+    speaker_names: dict[str, str] = Field(
+        default_factory=dict,
+        description="Names given to the labels (S1 -> Ana) with PATCH; downloads in txt, "
+        "srt, vtt and tsv show them in place of the labels.",
+    )
     source_url: str | None = Field(default=None, description="Where the media was fetched from.")
     callback: CallbackOut | None = Field(
         default=None, description="Where the outcome is POSTed, and how that went."
@@ -79,6 +95,17 @@ class JobOut(BaseModel):
     finished_at: datetime | None
     updated_at: datetime
     links: JobLinks
+
+
+class SpeakerNamesIn(BaseModel):
+    """A JSON merge patch of the job: only its speakers' names may change."""
+
+    speaker_names: dict[str, str | None] | None = Field(
+        description="Label (S1, S2, ...) -> name of 1 to 64 printable characters; null "
+        "forgets that label's name; null for the whole object forgets every name. Labels "
+        "left out keep their names.",
+        json_schema_extra={"maxProperties": 100},
+    )
 
 
 class JobPage(BaseModel):

@@ -27,6 +27,7 @@ from shared.models import (
     ChunkStatus,
     Job,
     JobStatus,
+    SpeakerRoute,
     Transcript,
     aware,
     utcnow,
@@ -106,7 +107,7 @@ def media_link(request: Request, job: Job, caller: Caller) -> str:
 
 
 def progress(job: Job, done: Done) -> Progress:
-    total_s = job.duration_s
+    total_s = _audio_total_s(job)
     if job.status == JobStatus.completed:
         percent = 100.0
     elif total_s:
@@ -123,14 +124,22 @@ def progress(job: Job, done: Done) -> Progress:
     )
 
 
+def _audio_total_s(job: Job) -> float | None:
+    """The audio the chunks add up to: a file cut channel by channel is transcribed twice."""
+    if job.duration_s is None:
+        return None
+    return job.duration_s * (2 if job.speaker_route == SpeakerRoute.channels else 1)
+
+
 def _eta(job: Job, done: Done) -> float | None:
     """Remaining audio at the pace seen since work began; unknown before the first chunk."""
-    if JobStatus(job.status).finished or not job.started_at or not job.duration_s:
+    total_s = _audio_total_s(job)
+    if JobStatus(job.status).finished or not job.started_at or not total_s:
         return None
     if done.seconds <= 0:
         return None
     elapsed = (utcnow() - aware(job.started_at)).total_seconds()
-    remaining = max(job.duration_s - done.seconds, 0.0)
+    remaining = max(total_s - done.seconds, 0.0)
     return round(elapsed * remaining / done.seconds, 1)
 
 
@@ -151,6 +160,11 @@ def job_out(
         task=job.task,
         vad=job.vad,
         hotwords=job.hotwords,
+        speakers=job.speakers or "off",
+        min_speakers=job.min_speakers,
+        max_speakers=job.max_speakers,
+        speaker_route=job.speaker_route,
+        speaker_names=dict(job.speaker_names or {}),
         source_url=job.source_url,
         callback=callback_out(job, deliveries or []),
         chunk_seconds=job.chunk_seconds,

@@ -3,8 +3,8 @@ workers and the machine, with an overall verdict an operator can page on.
 
 The verdict: `down` when nothing can be accepted (the gateway, the database, Redis or
 the object store is not there); `degraded` when work is accepted but waits (a
-splitter or transcriber is down, or a queue holds work that no live worker serves);
-`ok` otherwise.
+splitter, transcriber or speakers service is down, or a queue holds work that no
+live worker serves); `ok` otherwise.
 
 Under `vtx up`, a service that is down while its supervisor restarts it shows as
 `restarting`, with its count of restarts (`vtx:supervisor:<service>` in Redis).
@@ -35,7 +35,7 @@ from shared.runtime import Resources, version
 from shared.worker import WORKERS_KEY
 
 REQUIRED = frozenset({"gateway", "database", "redis", "store"})
-QUEUE_SERVICE = {"split": "splitter", "transcribe": "transcriber"}
+QUEUE_SERVICE = {"split": "splitter", "transcribe": "transcriber", "speakers": "speakers"}
 # `vtx up` writes one hash per service here (services/cli/up.py): state, restarts,
 # last_exit, pid, at. Absent where no supervisor runs (Kubernetes restarts pods itself).
 SUPERVISOR_KEY = "vtx:supervisor:"
@@ -185,7 +185,7 @@ def _export(document: dict[str, Any]) -> None:
         DEPENDENCY_UP.labels(name).set(1 if part["status"] == "ok" else 0)
     for queue, depth in document["queues"].items():
         QUEUE_DEPTH.labels(queue).set(depth)
-    for service in ("splitter", "transcriber"):
+    for service in QUEUE_SERVICE.values():
         alive = sum(1 for w in document["workers"] if w["service"] == service)
         WORKERS_ALIVE.labels(service).set(alive)
     SERVICE_RESTARTS.update({name: r["restarts"] for name, r in document["supervisor"].items()})

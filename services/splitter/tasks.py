@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.splitter.channels import LISTEN_S, distinct_voices
 from services.splitter.chunking import SAMPLE_RATE, AudioChunk, chunks
-from services.splitter.decode import decode_pcm
+from services.splitter.decode import channel_count, decode_pcm, stereo_pcm
 from services.splitter.speech import Speech, find_speech, with_speech
 from shared.media import MediaError, check_duration
 from shared.metrics import STAGE_SECONDS
@@ -66,7 +69,7 @@ async def _split(res: Resources, owner: str, task: SplitPayload) -> str:
     began = time.perf_counter()
     async with lease.heartbeat(res.settings.lease_s):
         try:
-            count = await _cut_and_enqueue(res, job, lease)
+            count, route = await _cut_and_enqueue(res, job, lease)
         except MediaError as exc:
             await fail_job(res, job.id, str(exc))
             log.info("split.failed", reason=str(exc))
@@ -78,7 +81,7 @@ async def _split(res: Resources, owner: str, task: SplitPayload) -> str:
         if count == 0:
             await fail_job(res, job.id, "The audio track holds no samples.")
             return "failed"
-        all_done, diarize_attempts = await _finish(res, job, count)
+        all_done, diarize_attempts = await _finish(res, job, count, route)
     STAGE_SECONDS.labels("split").observe(time.perf_counter() - began)
     if diarize_attempts is not None:
         await dispatch.diarize(res.queue, job.id, diarize_attempts, task.request_id)
@@ -95,7 +98,9 @@ async def _load(res: Resources, job_id: str) -> Job | None:
 
 
 @transient
-async def _finish(res: Resources, job: Job, count: int) -> tuple[bool, int | None]:
+async def _finish(
+    res: Resources, job: Job, count: int, route: SpeakerRoute | None
+) -> tuple[bool, int | None]:
     """Record the chunk count (and the diarization the job waits for, if it asked for
     speakers over one mix): True if every chunk was done by then, so only this split can
     merge; and the diarization's attempts, if it is still to run.
@@ -110,9 +115,9 @@ async def _finish(res: Resources, job: Job, count: int) -> tuple[bool, int | Non
             JobStatus.transcribing,
             from_=[JobStatus.splitting],
             chunks_total=count,
-            speaker_route=_route(job),
+            speaker_route=route,
         )
-        diarization = await _diarization(session, job)
+        diarization = await _diarization(session, job, route)
         await session.commit()
         all_done = await count_done(session, job.id) >= count
     if diarization is None or diarization.status == ChunkStatus.done:
@@ -120,13 +125,11 @@ async def _finish(res: Resources, job: Job, count: int) -> tuple[bool, int | Non
     return all_done, diarization.attempts
 
 
-def _route(job: Job) -> str | None:
-    return SpeakerRoute.voices.value if job.speakers is not None else None
-
-
-async def _diarization(session: AsyncSession, job: Job) -> Diarization | None:
+async def _diarization(
+    session: AsyncSession, job: Job, route: SpeakerRoute | None
+) -> Diarization | None:
     """The job's diarization row, created pending on its first split."""
-    if _route(job) != SpeakerRoute.voices:
+    if route != SpeakerRoute.voices:
         return None
     found = await session.get(Diarization, job.id)
     if found is None:
@@ -135,9 +138,12 @@ async def _diarization(session: AsyncSession, job: Job) -> Diarization | None:
     return found
 
 
-async def _cut_and_enqueue(res: Resources, job: Job, lease: Lease) -> int:
-    max_s = res.settings.max_duration_s
-    check_duration(job.duration_s, max_s)
+async def _cut_and_enqueue(
+    res: Resources, job: Job, lease: Lease
+) -> tuple[int, SpeakerRoute | None]:
+    """Cut the mix, or each channel on its own when each is one speaker; the chunk count
+    and the job's speaker route."""
+    check_duration(job.duration_s, res.settings.max_duration_s)
     loop = asyncio.get_running_loop()
     index = 0
     # One thread decodes the whole file: its buffers stay in one malloc arena, where a
@@ -146,23 +152,58 @@ async def _cut_and_enqueue(res: Resources, job: Job, lease: Lease) -> int:
         thread_pool(1, "decode") as decoder,
         res.store.local_file(job.media_key) as path,
     ):
-        find = find_speech if job.vad else None
-        parts = chunks(decode_pcm(path, max_s, job.duration_s), job.chunk_seconds, find)
-        described = with_speech(parts)  # windows built in the decode thread too
-        while (item := await loop.run_in_executor(decoder, next, described, None)) is not None:
-            if lease.lost.is_set():
-                raise Abandoned
-            try:
-                await _store_chunk(res, job, index, *item)
-            except IntegrityError as exc:  # the job row is gone: deleted meanwhile
-                raise Abandoned from exc
-            index += 1
-    return index
+        route = await loop.run_in_executor(decoder, speaker_route, job, path)
+        for channel in (0, 1) if route == SpeakerRoute.channels else (None,):
+            described = _described(res, job, path, channel)
+            while (item := await loop.run_in_executor(decoder, next, described, None)) is not None:
+                if lease.lost.is_set():
+                    raise Abandoned
+                try:
+                    await _store_chunk(res, job, index, *item, channel)
+                except IntegrityError as exc:  # the job row is gone: deleted meanwhile
+                    raise Abandoned from exc
+                index += 1
+    return index, route
+
+
+def _described(
+    res: Resources, job: Job, path: Path, channel: int | None
+) -> Iterator[tuple[AudioChunk, Speech | None]]:
+    """The chunks of the mix (or of one channel) with their speech windows, lazily: each
+    `next` decodes, cuts and runs the VAD on the caller's thread."""
+    find = find_speech if job.vad else None
+    pcm = decode_pcm(path, res.settings.max_duration_s, job.duration_s, channel)
+    return with_speech(chunks(pcm, job.chunk_seconds, find))
+
+
+def speaker_route(job: Job, path: Path) -> SpeakerRoute | None:
+    """How the job's speakers are told apart: by channel when the file's two channels
+    hold different voices and the request allows two speakers, else by voice."""
+    if job.speakers is None:
+        return None
+    if (
+        two_allowed(job)
+        and channel_count(path) == 2
+        and distinct_voices(stereo_pcm(path, LISTEN_S))
+    ):
+        return SpeakerRoute.channels
+    return SpeakerRoute.voices
+
+
+def two_allowed(job: Job) -> bool:
+    if job.speakers is not None and job.speakers.isdigit():
+        return int(job.speakers) == 2
+    return (job.min_speakers or 1) <= 2 <= (job.max_speakers or 2)
 
 
 @transient
 async def _store_chunk(
-    res: Resources, job: Job, index: int, part: AudioChunk, speech: Speech | None
+    res: Resources,
+    job: Job,
+    index: int,
+    part: AudioChunk,
+    speech: Speech | None,
+    channel: int | None,
 ) -> None:
     """Store and queue one chunk; a re-run finds the same chunk and only re-queues it."""
     start, samples = part.start, part.samples
@@ -178,6 +219,7 @@ async def _store_chunk(
                 start_s=start / SAMPLE_RATE,
                 end_s=(start + len(samples)) / SAMPLE_RATE,
                 key=chunk_key(job.id, index),
+                channel=channel,
                 speech=speech,
             )
             session.add(chunk)

@@ -32,6 +32,7 @@ from shared.pipeline.leases import Lease, claim_chunk
 from shared.pipeline.updates import update_one
 from shared.retry import is_transient, transient
 from shared.runtime import Resources
+from shared.speakers import join_speakers
 from shared.speech_models import is_multilingual_async
 from shared.transcript import ChunkResult, Segment, merge_chunks
 
@@ -294,21 +295,25 @@ async def _merge(res: Resources, job_id: str) -> tuple[Job, Transcript] | JobSta
 
 
 def _transcript(job: Job, chunks: list[Chunk], turns: list[dict[str, Any]] | None) -> Transcript:
+    """The job's transcript: chunks merged, with speakers by channel or by the turns the
+    speakers service found (shared.speakers), where the job asked for them."""
     results = [
         ChunkResult(
             start=c.start_s,
             end=c.end_s,
             segments=[Segment.model_validate(s) for s in c.segments or []],
+            channel=c.channel,
         )
         for c in chunks
     ]
     language, probability = _language(job, chunks)
+    segments = join_speakers(results, job.speaker_route, turns)
     return Transcript(
         job_id=job.id,
         language=language,
         language_probability=probability,
         duration_s=max((c.end_s for c in chunks), default=0.0),
-        segments=[s.model_dump() for s in merge_chunks(results)],
+        segments=[s.model_dump() for s in segments],
     )
 
 

@@ -118,7 +118,7 @@ async def reconcile_once(res: Resources) -> Reconciled:
         *((TRANSCRIBE_QUEUE, merge_job_id(j)) for j, _ in merges),
     ]
     for queue, arq_id in abandoned:
-        await release_abandoned(res.queue, queue, arq_id, *_abandon_after(res))
+        await release_abandoned(res.queue, queue, arq_id, *_abandon_after(res, queue))
     counts = Reconciled(
         splits=sum([await dispatch.split(res.queue, j, n, r, o) for j, n, r, o in splits]),
         chunks=sum(
@@ -145,12 +145,14 @@ async def reconcile_once(res: Resources) -> Reconciled:
     return counts
 
 
-def _abandon_after(res: Resources) -> tuple[float, float]:
-    """arq's in-progress mark of the split and transcribe workers (their job timeout +
-    10 s), and how old it must be, unleased, to be a dead worker's: longer than a live
-    worker takes from taking a job to claiming it, retries of a slow database included."""
+def _abandon_after(res: Resources, queue: str) -> tuple[float, float]:
+    """arq's in-progress mark of the queue's workers (their job timeout + 10 s: the
+    speakers service's own, `speakers_timeout_s`, the others `job_timeout_s`), and how
+    old it must be, unleased, to be a dead worker's: longer than a live worker takes
+    from taking a job to claiming it, retries of a slow database included."""
     settings = res.settings
-    return settings.job_timeout_s + 10, max(3 * settings.lease_s, 90.0)
+    timeout = settings.speakers_timeout_s if queue == SPEAKERS_QUEUE else settings.job_timeout_s
+    return timeout + 10, max(3 * settings.lease_s, 90.0)
 
 
 async def run_forever(res: Resources) -> None:

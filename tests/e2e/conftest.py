@@ -82,7 +82,8 @@ def suite_env(data_dir: Path, database_url: str | None) -> dict[str, str]:
         VTX_URL_ALLOW_NETWORKS="127.0.0.1/32",
         VTX_CALLBACK_BACKOFF_S="0.3",
         VTX_URL_TIMEOUT_S="5",  # the fuzzer sends made-up URLs: give up on them quickly
-        **{f"VTX_{name.upper()}_PORT": str(free_port()) for name in SERVICES},
+        # The speakers service starts too where its extra is installed: on a port of its own.
+        **{f"VTX_{name.upper()}_PORT": str(free_port()) for name in (*SERVICES, "speakers")},
     )
     return env
 

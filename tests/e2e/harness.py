@@ -41,7 +41,7 @@ class Cluster:
             VTX_DATA_DIR=str(root / "data"),
             VTX_REDIS_URL=redis.url,
             VTX_LOG_FORMAT="json",
-            **{f"VTX_{name.upper()}_PORT": str(free_port()) for name in SERVICES},
+            **{f"VTX_{name.upper()}_PORT": str(free_port()) for name in (*SERVICES, "speakers")},
             **env,
         )
         if database_url:

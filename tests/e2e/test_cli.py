@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import SHARED_MEDIA, recall
+from tests.databases import PostgresServer
 from tests.e2e.conftest import Suite
+from tests.e2e.harness import Cluster
+from tests.e2e.test_speakers_api import gateway_without_speakers
 from tests.subtitle_rules import assert_rules, parse, words_of
 
 HOTWORDS_MP3 = SHARED_MEDIA / "hotwords.mp3"
@@ -115,3 +119,46 @@ def test_vtx_models_list_names_the_model_the_transcriber_loaded(suite: Suite) ->
     assert document["transcriber_reached"] is True
     loaded = [m["name"] for m in document["models"] if m["loaded"]]
     assert loaded == ["tiny.en"]
+
+
+@pytest.fixture(scope="module")
+def gateway_alone(
+    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None
+) -> Iterator[Cluster]:
+    """A gateway with no speakers service (nor any worker) beside it."""
+    with gateway_without_speakers(tmp_path_factory.mktemp("alone"), postgres) as cluster:
+        yield cluster
+
+
+def test_vtx_transcribe_speakers_without_the_service_says_what_to_install(
+    gateway_alone: Cluster, speech_mp4: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "transcribe", str(speech_mp4),
+         "--server", gateway_alone.gateway, "--speakers", "auto", "--max-speakers", "3"],
+        capture_output=True, text=True, timeout=60, env=gateway_alone.env,
+    )  # fmt: skip
+    assert result.returncode == 1
+    said = " ".join(result.stderr.split())
+    assert "refused (503)" in said and "pip install 'vtx[speakers]'" in said, result.stderr
+
+
+def test_vtx_transcribe_checks_speakers_before_uploading(suite: Suite, speech_mp4: Path) -> None:
+    for args, says in (
+        (["--speakers", "lots"], "takes auto, off, or a number"),
+        (["--speakers", "auto", "--max-speakers", "0"], "--max-speakers"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "services.cli", "transcribe", str(speech_mp4),
+             "--server", suite.gateway, *args],
+            capture_output=True, text=True, timeout=60, env=suite.env,
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        assert says in " ".join(result.stderr.split()), result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "transcribe", str(speech_mp4),
+         "--server", suite.gateway, "--speakers", "21"],
+        capture_output=True, text=True, timeout=60, env=suite.env,
+    )  # fmt: skip
+    assert result.returncode == 1  # the server's limit: VTX_MAX_SPEAKERS
+    assert "21 is not from 1 to 20" in " ".join(result.stderr.split()), result.stderr

@@ -97,7 +97,9 @@ def test_sigkill_a_transcriber_mid_chunk(
     began = time.monotonic()
     cluster.start("transcriber")
     completes_as(cluster, job_id, reference)
-    assert time.monotonic() - began < 60  # about a lease, not arq's hour-long job timeout
+    # Taken over once its lease lapsed, not after arq's hour-long job timeout; the bound
+    # is loose because a restart on a busy 2-core machine takes a while itself.
+    assert time.monotonic() - began < 600
     _, chunks = cluster.rows(job_id)
     assert next(c for c in chunks if c.index == victim).attempts == 2
 

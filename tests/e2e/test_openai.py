@@ -6,7 +6,7 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,7 +18,10 @@ from openai import OpenAI
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import recall
+from tests.databases import PostgresServer
 from tests.e2e.conftest import Suite
+from tests.e2e.harness import Cluster
+from tests.e2e.test_speakers_api import gateway_without_speakers
 from tests.subtitle_rules import assert_rules, parse
 
 
@@ -259,3 +262,51 @@ def test_subtitle_rules_out_of_range_are_refused_by_name(client: OpenAI, speech_
             )
         assert bad.value.param == field
         assert field in bad.value.message
+
+
+@pytest.fixture(scope="module")
+def gateway_alone(
+    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None
+) -> Iterator[Cluster]:
+    """A gateway with no speakers service (nor any worker) beside it."""
+    with gateway_without_speakers(tmp_path_factory.mktemp("alone"), postgres) as cluster:
+        yield cluster
+
+
+def test_speakers_without_a_speakers_worker_are_a_503_the_sdk_does_not_retry(
+    gateway_alone: Cluster, speech_mp4: Path
+) -> None:
+    sent: list[str] = []
+    hooks = {"request": [lambda request: sent.append(request.url.path)]}
+    with openai.DefaultHttpxClient(event_hooks=hooks, timeout=60) as http:
+        retrying = OpenAI(
+            base_url=f"{gateway_alone.gateway}/v1",
+            api_key="unused",
+            max_retries=3,
+            http_client=http,
+        )
+        with speech_mp4.open("rb") as media, pytest.raises(openai.InternalServerError) as no:
+            retrying.audio.transcriptions.create(
+                model="whisper-1",
+                file=media,
+                extra_body={"speakers": "auto", "min_speakers": 2, "max_speakers": 3},
+            )
+    assert no.value.status_code == 503
+    assert no.value.code == "service_unavailable"
+    assert "no speakers worker is running" in no.value.message
+    assert "pip install 'vtx[speakers]'" in no.value.message
+    assert sent == ["/v1/audio/transcriptions"]  # X-Should-Retry: false, honoured
+
+
+def test_impossible_speakers_are_refused_by_name_through_the_sdk(
+    client: OpenAI, speech_mp4: Path
+) -> None:
+    with speech_mp4.open("rb") as media, pytest.raises(openai.UnprocessableEntityError) as bad:
+        client.audio.transcriptions.create(
+            model="whisper-1",
+            file=media,
+            extra_body={"speakers": "auto", "min_speakers": 9, "max_speakers": 2},
+        )
+    assert bad.value.code == "invalid_value"
+    assert bad.value.body["param"] == "min_speakers"  # type: ignore[index]
+    assert "min_speakers (9) is more than max_speakers (2)" in bad.value.message

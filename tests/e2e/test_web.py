@@ -5,12 +5,14 @@ Screenshots of the finished page go to test-output/web/ at the repository root.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import re
 import shutil
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -18,8 +20,18 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, Route, sync_playwright
 
 from services.gateway.api.routes.web import ASSETS, MODULES, STATIC_DIR
-from tests.conftest import recall
+from shared import db
+from shared.config import Settings
+from shared.models import Job, Transcript
+from tests.conftest import SHARED_MEDIA, recall
+from tests.databases import PostgresServer
 from tests.e2e.conftest import Suite
+from tests.e2e.harness import Cluster
+from tests.e2e.test_speakers_api import (
+    SPEAKERS_RUN,
+    gateway_without_speakers,
+    speakers_worker_alive,
+)
 from tests.subtitle_rules import assert_rules, parse, words_of
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -496,3 +508,182 @@ def test_hotwords_typed_in_the_page_reach_the_job(
     job = suite.wait_for(page.evaluate("() => window.__mine().dataset.id"))
     assert (job["filename"], job["hotwords"]) == (named.name, "ComfyUI Kubernetes"), job
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+STEREO = SHARED_MEDIA / "stereo_diarization.wav"
+
+
+@pytest.fixture(scope="module")
+def gateway_alone(
+    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None
+) -> Iterator[Cluster]:
+    """A gateway with no speakers service (nor any worker) beside it, started from a
+    thread of its own: Playwright's sync API keeps an event loop running in this one,
+    and the cluster migrates its database with asyncio.run."""
+    started = gateway_without_speakers(tmp_path_factory.mktemp("alone"), postgres)
+    with ThreadPoolExecutor(1) as pool:
+        cluster = pool.submit(started.__enter__).result()
+    try:
+        yield cluster
+    finally:
+        started.__exit__(None, None, None)
+
+
+def test_the_speakers_selector_sends_what_is_chosen(
+    gateway_alone: Cluster, context: BrowserContext, speech_mp4: Path, tmp_path: Path
+) -> None:
+    """Off sends nothing; a choice is sent as `speakers`. A gateway without a speakers
+    service refuses it, and the page shows why (what to install)."""
+    page = _page(context)
+    page.goto(f"{gateway_alone.gateway}/")
+    select = page.locator("#speakers-input")
+    assert select.input_value() == ""
+    forms: list[bytes] = []
+
+    def sent(route: Route) -> None:
+        if route.request.method == "POST":
+            forms.append(route.request.post_data_buffer or b"")
+        route.continue_()
+
+    page.route("**/v1/jobs", sent)
+    select.select_option("auto")
+    named = tmp_path / "speakers-page.mp4"
+    named.write_bytes(speech_mp4.read_bytes())
+    page.set_input_files("#file-input", str(named))
+    message = page.locator(f"#upload-list li[data-upload='{named.name}'] .error-box")
+    message.wait_for()
+    text = " ".join(message.inner_text().split())
+    assert text.startswith(f"{named.name} was refused: Speakers were asked for"), text
+    assert "pip install 'vtx[speakers]'" in text
+    assert len(forms) == 1 and b'name="speakers"\r\n\r\nauto\r\n' in forms[0], forms[0][:300]
+    select.select_option("")
+    page.set_input_files("#file-input", str(speech_mp4))
+    deadline = time.monotonic() + 20
+    while len(forms) < 2:
+        assert time.monotonic() < deadline, "the second upload was never sent"
+        page.wait_for_timeout(50)
+    assert b'name="speakers"' not in forms[1] and b'name="file"' in forms[1]
+    wait_js(
+        page, "() => /speech.mp4 uploaded/.test(document.querySelector('#jobs-status').textContent)"
+    )
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def _with_speakers(suite: Suite, job_id: str) -> None:
+    """Stand in for the speakers service, which this suite does not run: give a real
+    completed job's transcript the speakers the merge would have written (segments
+    taking turns between S1 and S2) and mark the job as one that asked for them."""
+
+    async def rewrite() -> None:
+        settings = Settings(data_dir=suite.data_dir, database_url=suite.env.get("VTX_DATABASE_URL"))
+        engine = db.create_engine(settings)
+        try:
+            async with db.session_factory(engine)() as session:
+                job = await session.get(Job, job_id)
+                transcript = await session.get(Transcript, job_id)
+                assert job is not None and transcript is not None
+                segments = []
+                for i, seg in enumerate(transcript.segments):
+                    label = f"S{i % 2 + 1}"
+                    words = [{**w, "speaker": label} for w in seg.get("words", [])]
+                    segments.append({**seg, "speaker": label, "words": words})
+                transcript.segments = segments
+                job.speakers, job.speaker_route = "auto", "voices"
+                session.add_all([job, transcript])
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    # Its own thread: Playwright's sync API keeps an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(lambda: asyncio.run(rewrite())).result()
+
+
+def test_speakers_are_coloured_and_renamed_for_the_downloads(
+    suite: Suite, context: BrowserContext, speech_mp4: Path
+) -> None:
+    if SPEAKERS_RUN and STEREO.exists():
+        speakers_worker_alive(suite)
+        with STEREO.open("rb") as handle:
+            created = httpx.post(
+                f"{suite.gateway}/v1/jobs",
+                files={"file": (STEREO.name, handle)},
+                data={"speakers": "auto"},
+                timeout=60,
+            )
+        job = suite.wait_for(created.json()["id"], timeout=300)
+    else:
+        with speech_mp4.open("rb") as handle:
+            created = httpx.post(
+                f"{suite.gateway}/v1/jobs", files={"file": ("panel.mp4", handle)}, timeout=60
+            )
+        job = suite.wait_for(created.json()["id"])
+        _with_speakers(suite, str(job["id"]))
+    assert job["status"] == "completed", job
+    job_id = str(job["id"])
+    page = _page(context)
+    page.goto(f"{suite.gateway}/#job={job_id}")
+    page.locator("#transcript .seg-speaker").first.wait_for()
+
+    # Each speaker has its own colour, on its segments and in the legend.
+    legend = page.locator("#speakers-list li.speaker")
+    assert legend.count() == 2 and page.locator("#speakers").is_visible()
+    colours = page.evaluate(
+        """() => [...document.querySelectorAll('#transcript .segment')].map(row => [
+          row.querySelector('.seg-speaker').dataset.speaker,
+          getComputedStyle(row).borderLeftColor])"""
+    )
+    by_label = dict(colours)
+    assert set(by_label) == {"S1", "S2"} and by_label["S1"] != by_label["S2"], colours
+    assert all(by_label[label] == colour for label, colour in colours), colours
+
+    # Rename S1 in the legend: stored on the job, shown on every segment of S1.
+    legend.first.get_by_role("button", name="Rename S1").click()
+    box = page.get_by_label("Name of S1")
+    box.fill("  Ana Lima ")
+    box.press("Enter")
+    wait_js(
+        page, "() => document.querySelector('#transcript .seg-speaker').textContent === 'Ana Lima'"
+    )
+    stored = httpx.get(f"{suite.gateway}/v1/jobs/{job_id}").json()
+    assert stored["speaker_names"] == {"S1": "Ana Lima"}
+    shown = page.locator("#transcript .seg-speaker").all_inner_texts()
+    assert set(shown) == {"Ana Lima", "S2"}, shown
+    assert "Ana Lima" in legend.first.inner_text() and "S1" in legend.first.inner_text()
+    assert "the downloads use the name" in page.locator("#viewer-status").inner_text()
+
+    # A name the server refuses leaves things as they were and says why.
+    legend.nth(1).get_by_role("button", name="Rename S2").click()
+    page.get_by_label("Name of S2").fill("x" * 64)
+    page.evaluate("() => { document.querySelector('#speaker-name-S2').value = 'a\\tb'; }")
+    page.get_by_label("Name of S2").press("Enter")
+    wait_js(
+        page,
+        "() => /Could not rename S2/.test(document.querySelector('#viewer-status').textContent)",
+    )
+    assert "printable" in page.locator("#viewer-status").inner_text()
+    assert httpx.get(f"{suite.gateway}/v1/jobs/{job_id}").json()["speaker_names"] == {
+        "S1": "Ana Lima"
+    }
+    page.get_by_label("Name of S2").press("Escape")
+
+    # The downloads are the server's, names applied.
+    with page.expect_download() as download:
+        page.click("#downloads a[data-format='vtt']")
+    vtt = Path(download.value.path()).read_text()
+    assert vtt == httpx.get(f"{suite.gateway}/v1/jobs/{job_id}/transcript?format=vtt").text
+    assert "<v Ana Lima>" in vtt and "<v S2>" in vtt and "S1" not in vtt, vtt
+    page.screenshot(path=str(OUTPUT / "speakers.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(OUTPUT / "speakers-phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1360, "height": 900})
+
+    # Forget the name: the label comes back.
+    legend.first.get_by_role("button", name="Rename Ana Lima").click()
+    page.get_by_label("Name of S1").fill("")
+    page.get_by_label("Name of S1").press("Enter")
+    wait_js(page, "() => document.querySelector('#transcript .seg-speaker').textContent === 'S1'")
+    assert httpx.get(f"{suite.gateway}/v1/jobs/{job_id}").json()["speaker_names"] == {}
+    assert page.errors == []  # type: ignore[attr-defined]
+    assert httpx.delete(f"{suite.gateway}/v1/jobs/{job_id}").status_code == 204

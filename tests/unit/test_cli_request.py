@@ -24,3 +24,14 @@ def test_every_option_given_is_sent() -> None:
         "vad": "false",
         "hotwords": "ComfyUI",
     }
+
+
+def test_speakers_are_sent_as_given_and_bounds_alone_mean_auto() -> None:
+    assert JobRequest(speakers="2").form() == {"speakers": "2"}
+    assert JobRequest(speakers="auto", min_speakers=2, max_speakers=4).form() == {
+        "speakers": "auto",
+        "min_speakers": "2",
+        "max_speakers": "4",
+    }
+    assert JobRequest(max_speakers=3).form() == {"speakers": "auto", "max_speakers": "3"}
+    assert JobRequest(speakers="off").form() == {"speakers": "off"}

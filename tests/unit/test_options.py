@@ -4,9 +4,17 @@ import pytest
 
 from services.gateway.api.routes.audio import TRANSCRIBE_FORM, TRANSLATE_FORM
 from services.gateway.errors import status_of
-from services.gateway.options import JOB_FORM, Form, JobOptions, parse_options, parse_subtitles
+from services.gateway.options import (
+    JOB_FORM,
+    SPEAKERS_CEILING,
+    Form,
+    JobOptions,
+    parse_options,
+    parse_subtitles,
+)
 from services.gateway.problems import InvalidField, Problem
 from services.gateway.uploads import FILE_FIELD
+from shared.config import Settings
 
 
 def test_language_is_normalised_and_checked() -> None:
@@ -87,6 +95,7 @@ def test_job_form_takes_every_option_with_its_bounds() -> None:
 def test_openai_forms_take_the_documented_fields() -> None:
     translate = {"file", "model", "prompt", "hotwords", "response_format", "temperature", "vad"}
     translate |= {"max_line_width", "max_line_count", "max_cue_seconds"}
+    translate |= {"speakers", "min_speakers", "max_speakers"}
     assert set(TRANSLATE_FORM.names) == translate
     documented = {
         "file",
@@ -94,6 +103,9 @@ def test_openai_forms_take_the_documented_fields() -> None:
         "language",
         "prompt",
         "hotwords",
+        "speakers",
+        "min_speakers",
+        "max_speakers",
         "response_format",
         "temperature",
         "timestamp_granularities[]",
@@ -163,3 +175,92 @@ def test_subtitle_fields_are_in_both_openai_form_documents() -> None:
             200,
             42,
         )
+
+
+@pytest.mark.parametrize(
+    ("fields", "stored"),
+    [
+        ({}, (None, None, None)),
+        ({"speakers": ""}, (None, None, None)),
+        ({"speakers": "off"}, (None, None, None)),
+        ({"speakers": "auto"}, ("auto", None, None)),
+        ({"speakers": "auto", "min_speakers": "2", "max_speakers": "4"}, ("auto", 2, 4)),
+        ({"speakers": "auto", "min_speakers": "3", "max_speakers": "3"}, ("auto", 3, 3)),
+        ({"speakers": "auto", "max_speakers": "20"}, ("auto", None, 20)),
+        ({"speakers": "2"}, ("2", None, None)),
+        ({"speakers": "02"}, ("2", None, None)),
+        ({"speakers": "1"}, ("1", None, None)),
+        ({"speakers": "20"}, ("20", None, None)),
+        ({"speakers": "3", "min_speakers": "2", "max_speakers": "3"}, ("3", 2, 3)),
+    ],
+)
+def test_speakers_are_stored_as_none_auto_or_the_digits(
+    fields: dict[str, str], stored: tuple[str | None, int | None, int | None]
+) -> None:
+    options = parse_options(fields)
+    assert (options.speakers, options.min_speakers, options.max_speakers) == stored
+
+
+@pytest.mark.parametrize(
+    ("fields", "param", "says"),
+    [
+        ({"speakers": "many"}, "speakers", "'many' is not off, auto or a number of speakers"),
+        ({"speakers": "Auto"}, "speakers", "is not off, auto or a number"),
+        ({"speakers": "-1"}, "speakers", "is not off, auto or a number"),
+        ({"speakers": "2.5"}, "speakers", "is not off, auto or a number"),
+        ({"speakers": "\u0662"}, "speakers", "is not off, auto or a number"),
+        ({"speakers": "1234"}, "speakers", "at most 8 characters|is not off, auto"),
+        ({"speakers": "0"}, "speakers", "0 is not from 1 to 20 \\(VTX_MAX_SPEAKERS\\)"),
+        ({"speakers": "21"}, "speakers", "21 is not from 1 to 20"),
+        ({"min_speakers": "2"}, "min_speakers", "taken only with speakers=auto"),
+        ({"speakers": "off", "max_speakers": "2"}, "max_speakers", "only with speakers=auto"),
+        ({"speakers": "auto", "min_speakers": "0"}, "min_speakers", "greater than or equal to 1"),
+        ({"speakers": "auto", "min_speakers": "x"}, "min_speakers", "not a whole number"),
+        ({"speakers": "auto", "max_speakers": "21"}, "max_speakers", "VTX_MAX_SPEAKERS \\(20\\)"),
+        ({"speakers": "auto", "max_speakers": "101"}, "max_speakers", "less than or equal"),
+        (
+            {"speakers": "auto", "min_speakers": "4", "max_speakers": "2"},
+            "min_speakers",
+            "min_speakers \\(4\\) is more than max_speakers \\(2\\)",
+        ),
+        ({"speakers": "5", "max_speakers": "4"}, "speakers", "speakers=5 is outside"),
+        ({"speakers": "2", "min_speakers": "3"}, "speakers", "send a count within them"),
+    ],
+)
+def test_impossible_speakers_are_a_422_naming_the_field(
+    fields: dict[str, str], param: str, says: str
+) -> None:
+    with pytest.raises(InvalidField, match=says) as refused:
+        parse_options(fields)
+    assert status_of(refused.value) == 422
+    assert refused.value.param == param
+    assert len(refused.value.message) < 300
+
+
+def test_the_servers_speaker_limit_bounds_every_speaker_field() -> None:
+    assert parse_options({"speakers": "50"}, max_speakers=50).speakers == "50"
+    assert parse_options({"speakers": "auto", "max_speakers": "5"}, max_speakers=5).max_speakers
+    with pytest.raises(InvalidField, match="6 is not from 1 to 5"):
+        parse_options({"speakers": "6"}, max_speakers=5)
+    with pytest.raises(InvalidField, match="VTX_MAX_SPEAKERS \\(5\\)"):
+        parse_options({"speakers": "auto", "min_speakers": "6"}, max_speakers=5)
+
+
+def test_no_server_may_allow_more_speakers_than_the_form_documents() -> None:
+    field = Settings.model_fields["max_speakers"]
+    assert [m.le for m in field.metadata if hasattr(m, "le")] == [SPEAKERS_CEILING]
+    assert Settings().max_speakers == 20
+
+
+@pytest.mark.parametrize("form", [JOB_FORM, TRANSCRIBE_FORM, TRANSLATE_FORM])
+def test_every_upload_form_documents_the_speaker_fields(form: Form) -> None:
+    properties = form.openapi()["requestBody"]["content"]["multipart/form-data"]["schema"][
+        "properties"
+    ]
+    assert properties["speakers"]["type"] == "string"
+    assert properties["speakers"]["pattern"] == "^(off|auto|[0-9]{1,3})$"
+    assert "vtx[speakers]" in properties["speakers"]["description"]
+    for name in ("min_speakers", "max_speakers"):
+        assert (properties[name]["type"], properties[name]["minimum"]) == ("integer", 1)
+        assert properties[name]["maximum"] == SPEAKERS_CEILING
+    assert parse_options({"speakers": "auto"}, form).speakers == "auto"

@@ -15,8 +15,16 @@ import pytest
 
 from services.speakers import clustering
 from services.speakers.clustering import cluster, eigengap_count, fold_minor, merge_close, prune
-from services.speakers.engine import RATE, Embedded, cut_point, embed_windows
-from services.speakers.turns import MAX_SPEAKERS, SpeakerCount, Turn, label_turns, pieces
+from services.speakers.engine import Embedded, cut_point, embed_windows
+from services.speakers.turns import (
+    MAX_SPEAKERS,
+    RATE,
+    SpeakerCount,
+    Turn,
+    label_turns,
+    pieces,
+    window_samples,
+)
 
 
 def voices(sizes: Sequence[int], spread: float = 0.25, seed: int = 0) -> np.ndarray:
@@ -122,9 +130,20 @@ def test_past_max_points_a_sample_is_clustered_and_all_assigned(
 
 def test_prune_keeps_each_rows_strongest() -> None:
     sim = np.arange(100, dtype=np.float64).reshape(10, 10)
-    kept = prune(sim, pval=0.3)  # keep 3 of 10... but never fewer than 6 neighbours
+    kept = prune(sim, 6)
     assert ((kept > 0).sum(axis=1) == 6).all()
     assert (kept[:, -6:] == sim[:, -6:]).all()
+
+
+def test_repeated_audio_does_not_fall_apart_into_one_speaker_per_clip() -> None:
+    """Each 'clip' (a few subsegments) comes back 30 times, as in a long input built by
+    repeating recordings: each subsegment's nearest neighbours are its own copies."""
+    sizes = [6, 5, 4, 6]
+    x = voices(sizes)
+    clips = np.concatenate([x + 0.001 * np.random.default_rng(i).normal(size=x.shape)
+                            for i in range(30)]).astype(np.float32)  # fmt: skip
+    labels = cluster(clips, SpeakerCount())
+    assert same_partition(labels, np.tile(truth(sizes), 30))
 
 
 def test_eigengap_searches_only_within_bounds() -> None:
@@ -261,7 +280,11 @@ def test_bad_audio_is_refused_with_a_reason() -> None:
     with pytest.raises(ValueError, match="float"):
         list(pieces(np.zeros(100, np.int16)))
     with pytest.raises(ValueError, match="NaN"):
-        list(pieces(np.array([0.0, np.nan], np.float32)))
+        embed_windows(np.array([0.0, np.nan], np.float32), FakeStages())
+    loud = np.array([1.5, -2.0, 0.5])  # float64, past full scale
+    clipped = window_samples([loud])
+    assert clipped.dtype == np.float32 and clipped.tolist() == [1.0, -1.0, 0.5]
+    assert loud[0] == 1.5  # the caller's samples are not touched
     with pytest.raises(ValueError, match="window_s"):
         embed_windows(np.zeros(10, np.float32), FakeStages(), window_s=10, max_carry_s=30)
     empty = embed_windows(iter([]), FakeStages())

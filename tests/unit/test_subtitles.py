@@ -7,9 +7,10 @@ import itertools
 import pytest
 from pydantic import ValidationError
 
+from shared.speakers import name_speakers
 from shared.subtitles import Cue, CueRules, build_cues
 from shared.transcript import Segment, TranscriptDoc, Word, render_srt, render_vtt
-from tests.subtitle_rules import ParsedCue, assert_rules, parse
+from tests.subtitle_rules import ParsedCue, assert_rules, assert_speaker_rules, parse
 
 
 def words_doc(text: str, step: float = 0.3, speaker: str | None = None) -> TranscriptDoc:
@@ -168,3 +169,76 @@ def test_srt_and_vtt_carry_the_lines() -> None:
 def test_rules_out_of_range_are_refused(field: str, value: float) -> None:
     with pytest.raises(ValidationError, match=field):
         CueRules.model_validate({field: value})
+
+
+def test_a_long_pause_inside_a_segment_starts_a_new_cue() -> None:
+    words = [
+        Word(start=0, end=0.4, word=" Wait"),
+        Word(start=0.5, end=0.9, word=" here"),
+        Word(start=2.9, end=3.3, word=" Now"),  # 2.0 s after "here"
+        Word(start=3.4, end=3.8, word=" go"),
+        Word(start=5.7, end=6.0, word=" on"),  # 1.9 s: no new cue
+    ]
+    doc = TranscriptDoc(segments=[Segment(start=0, end=6, text="", words=words)])
+    cues = build_cues(doc, CueRules())
+    assert [c.lines for c in cues] == [("Wait here",), ("Now go on",)]
+    assert cues[0].end <= 2.9 - 0.08 + 1e-9  # not shown over the silence into the next
+
+
+def two_voices(n: int) -> TranscriptDoc:
+    """Two speakers taking turns with sentences of LONG, overlapping a little."""
+    pieces = LONG.split(". ")
+    segments, t = [], 0.0
+    for i in range(n):
+        speaker = f"S{i % 2 + 1}"
+        text = pieces[i % len(pieces)]
+        words = [
+            Word(start=t + k * 0.3, end=t + k * 0.3 + 0.27, word=f" {w}", speaker=speaker)
+            for k, w in enumerate(text.split())
+        ]
+        segments.append(
+            Segment(start=t, end=words[-1].end, text=text, words=words, speaker=speaker)
+        )
+        t = words[-1].end - 0.4  # the next voice starts before this one ends
+    return TranscriptDoc(segments=segments)
+
+
+def speaker_words(
+    doc: TranscriptDoc, names: dict[str, str] | None = None
+) -> dict[str | None, list[str]]:
+    out: dict[str | None, list[str]] = {}
+    for s in doc.segments:
+        key = (names or {}).get(s.speaker or "", s.speaker)
+        out.setdefault(key, []).extend(s.text.split())
+    return out
+
+
+@pytest.mark.parametrize(
+    "rules", [CueRules(), CueRules(max_line_width=16, max_line_count=1, max_cue_seconds=2)]
+)
+def test_speakers_cues_in_srt_and_vtt_meet_every_rule(rules: CueRules) -> None:
+    doc = name_speakers(two_voices(6), {"S2": "Dr. Who"})
+    shown = speaker_words(doc, {"S2": "Dr. Who"})
+    limits = {
+        "width": rules.max_line_width,
+        "count": rules.max_line_count,
+        "longest": rules.max_cue_seconds,
+    }
+    srt = parse(render_srt(doc, rules), speakers=("S1", "Dr. Who"))
+    vtt = parse(render_vtt(doc, rules))
+    assert_speaker_rules(srt, shown, **limits)
+    assert_speaker_rules(vtt, shown, **limits)
+    assert all(c.lines[0].startswith(f"{c.speaker}: ") for c in srt)
+    assert any(a.end > b.start for a, b in itertools.pairwise(vtt))  # voices overlap
+
+
+def test_the_srt_label_takes_room_on_the_line_and_is_never_alone_on_it() -> None:
+    doc = words_doc("abcdefgh ijklmnop", speaker="S1")
+    (cue,) = build_cues(doc, CueRules(max_line_width=16), lambda s: f"{s}:")
+    assert cue.lines == ("S1: abcdefgh", "ijklmnop")  # 21 characters would not fit one line
+    huge = words_doc("Pneumonoultramicroscopicsilicovolcanoconiosis", speaker="S1")
+    (cue,) = build_cues(huge, CueRules(max_line_width=10), lambda s: f"{s}:")
+    assert cue.lines == ("S1: Pneumonoultramicroscopicsilicovolcanoconiosis",)
+    assert build_cues(words_doc("plain words"), CueRules(), lambda s: "")[0].lines == (
+        "plain words",
+    )

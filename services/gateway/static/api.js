@@ -70,8 +70,9 @@ export function createApi(ui) {
 
   /** POST one file to /v1/jobs with upload progress (fetch has none): the answer's
    * status, body and Retry-After; status 0 when it never reached the server. Options
-   * left undefined are not sent, so the server's defaults hold (`vad` only as false). */
-  function upload(file, { language, hotwords, vad }, onProgress) {
+   * left undefined are not sent, so the server's defaults hold (`vad` only as false,
+   * `speakers` only when asked for). */
+  function upload(file, { language, hotwords, speakers, vad }, onProgress) {
     return new Promise((resolve) => {
       const xhr = new XMLHttpRequest();
       xhr.open("POST", "/v1/jobs");
@@ -92,6 +93,7 @@ export function createApi(ui) {
       const form = new FormData();
       if (language) form.append("language", language);
       if (hotwords) form.append("hotwords", hotwords);
+      if (speakers) form.append("speakers", speakers);
       if (vad === false) form.append("vad", "false");
       form.append("file", file, file.name);
       xhr.send(form);

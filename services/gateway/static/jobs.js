@@ -246,6 +246,7 @@ export function createJobs({ ui, api, store, onChange, onGone, onUploaded }) {
     const options = {
       language: ui.languageInput.value.trim(),
       hotwords: ui.hotwordsInput.value.trim(),
+      speakers: ui.speakersInput.value || undefined,
       vad: ui.noVadInput.checked ? false : undefined,
     };
     ui.jobsStatus.textContent =

@@ -5,6 +5,7 @@ import { createApi } from "./api.js";
 import { elements, scrollIntoBox } from "./dom.js";
 import { createJobs } from "./jobs.js";
 import { createSearch } from "./search.js";
+import { createSpeakers } from "./speakers.js";
 import { createViewer } from "./viewer.js";
 
 const ui = elements(document);
@@ -17,11 +18,13 @@ const search = createSearch({
   view: () => store.view,
   reveal: (target) => scrollIntoBox(ui.transcript, target),
 });
+const speakers = createSpeakers({ ui, api, store, remember: (job) => jobs.apply(job) });
 const viewer = createViewer({
   ui,
   api,
   store,
   search,
+  speakers,
   remember: (job) => jobs.apply(job),
   onShown: (id) => jobs.markCurrent(id),
 });

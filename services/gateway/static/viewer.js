@@ -4,12 +4,13 @@
 import { problem } from "./api.js";
 import { el, scrollIntoBox } from "./dom.js";
 import { baseName, bytes, clock, describe, finished, jobName, setBar, when } from "./format.js";
+import { colourOf } from "./speakers.js";
 
 const FOLLOW_PAUSE_MS = 4000;
 
 /** `remember(job)` keeps a job fetched here in the list's store; `onShown(id)` says which
- * job is open (null: none). */
-export function createViewer({ ui, api, store, search, remember, onShown }) {
+ * job is open (null: none); `speakers` colours and names the transcript's speakers. */
+export function createViewer({ ui, api, store, search, speakers, remember, onShown }) {
   const downloadLinks = [...ui.downloads.querySelectorAll("a[data-format]")];
 
   function close() {
@@ -22,6 +23,7 @@ export function createViewer({ ui, api, store, search, remember, onShown }) {
     if (view?.blobUrl) URL.revokeObjectURL(view.blobUrl);
     store.current = null;
     store.view = null;
+    speakers.hide();
     onShown(null);
     ui.viewerJob.hidden = true;
     ui.viewerEmpty.hidden = false;
@@ -66,6 +68,7 @@ export function createViewer({ ui, api, store, search, remember, onShown }) {
       link.setAttribute("download", `${baseName(job)}.${format}`);
     }
     ui.transcript.replaceChildren();
+    speakers.hide();
     search.reset(true);
     update(job, null);
     if (focus) ui.viewer.focus({ preventScroll: window.innerWidth > 760 });
@@ -120,6 +123,9 @@ export function createViewer({ ui, api, store, search, remember, onShown }) {
     ui.downloads.hidden = job.status !== "completed";
     if (job.status === "completed") {
       if (!before || before.status !== "completed" || !store.view.loaded) loadTranscript(job.id);
+      else if (JSON.stringify(before.speaker_names) !== JSON.stringify(job.speaker_names)) {
+        speakers.relabel(); // renamed here or in another tab
+      }
     } else if (job.status !== "failed" && !ui.transcript.querySelector(".transcript-note")) {
       note("The transcript appears here as soon as the job is done.");
     }
@@ -175,10 +181,16 @@ export function createViewer({ ui, api, store, search, remember, onShown }) {
         "aria-label": `Play from ${clock(seg.start)}`,
         text: clock(seg.start),
       });
-      const row = el("div", { class: "segment", "data-start": String(seg.start) }, time, text);
+      const row = el(
+        "div",
+        { class: `segment ${colourOf(seg.speaker)}`.trim(), "data-start": String(seg.start) },
+        time,
+        el("div", { class: "seg-body" }, speakers.tag(seg.speaker), text),
+      );
       fragment.append(row);
       view.segments.push({ start: seg.start, end: seg.end, el: row });
     }
+    speakers.show(doc);
     if (!view.segments.length) {
       note("No speech was found in this file.");
     } else {

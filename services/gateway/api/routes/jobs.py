@@ -12,14 +12,21 @@ from sqlmodel import col, select
 
 from services.gateway.auth import CallerDep
 from services.gateway.deps import ResourcesDep, SessionDep, SettingsDep
-from services.gateway.errors import AUTH_ERRORS, STORAGE_FULL
+from services.gateway.errors import AUTH_ERRORS, NO_SPEAKERS, STORAGE_FULL
 from services.gateway.intake import Source, accept, source_of
 from services.gateway.lookups import OwnedJob, job_or_404
 from services.gateway.numbers import READ_INTEGER
 from services.gateway.options import JOB_FORM, SubtitleOptions, parse_options
 from services.gateway.problems import NotReady
 from services.gateway.quotas import check_before_upload
-from services.gateway.schemas import ErrorOut, JobOut, JobPage
+from services.gateway.schemas import ErrorOut, JobOut, JobPage, SpeakerNamesIn
+from services.gateway.speakers import (
+    JSON_TYPES,
+    merged_names,
+    parse_names,
+    read_json_body,
+    unknown_labels,
+)
 from services.gateway.uploads import FormLimits, receive_upload
 from services.gateway.views import (
     Done,
@@ -29,8 +36,9 @@ from services.gateway.views import (
     transcript_doc,
 )
 from shared.metrics import JOBS, STAGE_SECONDS
-from shared.models import CallbackDelivery, Chunk, Job, JobStatus, Transcript
+from shared.models import CallbackDelivery, Chunk, Diarization, Job, JobStatus, Transcript
 from shared.runtime import Resources
+from shared.speakers import name_speakers
 from shared.store import chunk_prefix, media_key
 from shared.transcript import MEDIA_TYPES, Format, render
 
@@ -65,6 +73,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
             "VTX_MAX_FORM_FIELDS or VTX_MAX_FORM_BYTES allow, invalid field, unknown model, "
             "or a URL that may not or could not be fetched.",
         },
+        **NO_SPEAKERS,
         **STORAGE_FULL,
     },
 )
@@ -82,7 +91,7 @@ async def create_job(
     )
     source: Source | None = None
     try:
-        options = parse_options(upload.fields)
+        options = parse_options(upload.fields, max_speakers=settings.max_speakers)
         source = await source_of(res, caller, upload, options)
         job = await accept(request, res, caller, source, options)
     finally:
@@ -131,6 +140,59 @@ async def get_job(
     return job_out(request, job, done.get(job.id, Done()), caller, calls.get(job.id, []))
 
 
+@router.patch(
+    "/{job_id}",
+    response_model=JobOut,
+    summary="Name a job's speakers (S1 -> Ana); downloads show the names",
+    description="A JSON merge patch: each label given a name, null forgets one, labels "
+    "left out keep theirs. The job must have completed with speakers.",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                kind: {"schema": SpeakerNamesIn.model_json_schema()} for kind in JSON_TYPES
+            },
+        }
+    },
+    responses={
+        **NOT_FOUND,
+        409: {
+            "model": ErrorOut,
+            "description": "The job has not completed, failed, or has no speakers.",
+        },
+        413: {"model": ErrorOut, "description": "A body over 16 KiB."},
+        415: {"model": ErrorOut, "description": "A body that is not JSON."},
+        422: {
+            "model": ErrorOut,
+            "description": "Not a label (S1..), a label this transcript lacks, a name "
+            "that is empty, longer than 64 characters or not printable, or more names "
+            "than VTX_MAX_SPEAKERS.",
+        },
+    },
+)
+async def rename_speakers(
+    request: Request, session: SessionDep, settings: SettingsDep, caller: CallerDep, job: OwnedJob
+) -> JobOut:
+    patch = parse_names(await read_json_body(request), settings.max_speakers)
+    if job.speakers is None:
+        raise NotReady("This job was transcribed without speakers (speakers=off): none to name.")
+    if job.status == JobStatus.failed:
+        raise NotReady("The job failed, so it has no speakers to name.")
+    transcript = await session.get(Transcript, job.id)
+    if job.status != JobStatus.completed or transcript is None:
+        raise NotReady(f"The job is {job.status}; its speakers can be named once it completes.")
+    if patch:
+        unknown_labels(job, transcript, patch)
+    job.speaker_names = merged_names(job.speaker_names, patch)
+    session.add(job)
+    await session.commit()
+    await session.refresh(job)
+    log.info("job.speakers_named", job_id=job.id, names=len(job.speaker_names or {}))
+    done = await done_by_job(session, [job.id])
+    calls = await deliveries_by_job(session, [job])
+    return job_out(request, job, done.get(job.id, Done()), caller, calls.get(job.id, []))
+
+
 @router.delete(
     "/{job_id}",
     status_code=status.HTTP_204_NO_CONTENT,
@@ -148,7 +210,7 @@ async def delete_job(res: ResourcesDep, job: OwnedJob) -> Response:
 
 async def _remove(res: Resources, job_id: str) -> None:
     async with res.sessions() as session:
-        for table in (Transcript, Chunk, CallbackDelivery):
+        for table in (Transcript, Diarization, Chunk, CallbackDelivery):
             await session.exec(delete(table).where(col(table.job_id) == job_id))
         await session.exec(delete(Job).where(col(Job.id) == job_id))
         await session.commit()
@@ -183,6 +245,7 @@ async def get_transcript(
     transcript = await session.get(Transcript, job_id)
     if job.status != JobStatus.completed or transcript is None:
         raise NotReady(f"The job is {job.status}; the transcript is not ready yet.")
-    body = render(transcript_doc(transcript), format, rules)
+    doc = name_speakers(transcript_doc(transcript), job.speaker_names)
+    body = render(doc, format, rules)
     headers = {"Content-Disposition": f'inline; filename="{job_id}.{format.value}"'}
     return Response(body, media_type=MEDIA_TYPES[format], headers=headers)

@@ -17,7 +17,16 @@ from fastapi.responses import FileResponse
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 
 JAVASCRIPT = "text/javascript; charset=utf-8"
-MODULES = ("main.js", "api.js", "dom.js", "format.js", "jobs.js", "search.js", "viewer.js")
+MODULES = (
+    "main.js",
+    "api.js",
+    "dom.js",
+    "format.js",
+    "jobs.js",
+    "search.js",
+    "speakers.js",
+    "viewer.js",
+)
 ASSETS: dict[str, str] = {"app.css": "text/css; charset=utf-8"} | dict.fromkeys(MODULES, JAVASCRIPT)
 
 # The page talks only to its own origin; media may also be a blob: (fetched with a key).
