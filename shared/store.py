@@ -123,10 +123,17 @@ class Store:
                 await obstore.delete_async(self._store, key)
 
     async def delete_prefix(self, prefix: str) -> None:
+        """Delete what is under `prefix`; what another deleter removed since the listing
+        counts as deleted (a cancelled job's chunks go from the gateway and its splitter
+        at once), and the rest is still deleted, one by one."""
         objects = await obstore.list(self._store, prefix=prefix).collect_async()
         paths = [obj["path"] for obj in objects]
-        if paths:
+        if not paths:
+            return
+        try:
             await obstore.delete_async(self._store, paths)
+        except FileNotFoundError:
+            await self.delete(*paths)
 
     async def ping(self) -> None:
         await obstore.list(self._store, prefix="__ping__").collect_async()

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import structlog
-from arq import Retry
 from sqlalchemy import update
 from sqlmodel import col, select
 
@@ -253,18 +252,6 @@ async def _merge(res: Resources, job_id: str, request_id: str | None) -> None:
 
 
 async def _on_error(res: Resources, job_id: str, attempts: int, exc: Exception) -> None:
-    """Retry a transient error while tries remain; fail the job at once on a permanent one,
-    which no retry can mend (audio that is not samples, a model that will not run)."""
-    transient_error = is_transient(exc)
-    log.warning("diarization.error", error=repr(exc), attempt=attempts, transient=transient_error)
-    if not transient_error:
-        await outcomes.fail_job(res, job_id, f"The speakers could not be told apart: {exc}")
-    elif attempts < res.settings.max_tries:
-        raise Retry(defer=backoff_s(attempts)) from exc
-    else:
-        reason = f"The speakers could not be told apart after {attempts} tries: {exc}"
-        await outcomes.fail_job(res, job_id, reason)
-
-
-def backoff_s(attempts: int) -> float:
-    return min(2.0**attempts, 30.0)
+    log.warning("diarization.error", error=repr(exc), attempt=attempts, transient=is_transient(exc))
+    failure = "The speakers could not be told apart"
+    await outcomes.retry_or_fail(res, job_id, attempts, exc, failure)

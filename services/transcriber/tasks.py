@@ -104,7 +104,7 @@ async def _merge_or_retry(res: Resources, job_id: str, attempts: int) -> None:
         if not is_transient(exc):
             raise
         log.warning("merge.retrying", error=repr(exc))
-        raise Retry(defer=_backoff_s(attempts)) from exc
+        raise Retry(defer=outcomes.backoff_s(attempts)) from exc
 
 
 async def _work(
@@ -197,21 +197,9 @@ def _windows(pcm: bytes, speech: Speech) -> list[Window]:
 
 
 async def _on_error(res: Resources, job_id: str, index: int, attempts: int, exc: Exception) -> None:
-    """Retry a transient error while tries remain; fail the job at once on a permanent one,
-    which no retry can mend (audio that is not samples, a model that will not load)."""
-    transient_error = is_transient(exc)
-    log.warning("chunk.error", error=repr(exc), attempt=attempts, transient=transient_error)
-    if not transient_error:
-        await outcomes.fail_job(res, job_id, f"Chunk {index} could not be transcribed: {exc}")
-    elif attempts < res.settings.max_tries:
-        raise Retry(defer=_backoff_s(attempts)) from exc
-    else:
-        reason = f"Chunk {index} could not be transcribed after {attempts} tries: {exc}"
-        await outcomes.fail_job(res, job_id, reason)
-
-
-def _backoff_s(attempts: int) -> float:
-    return min(2.0**attempts, 30.0)
+    log.warning("chunk.error", error=repr(exc), attempt=attempts, transient=is_transient(exc))
+    failure = f"Chunk {index} could not be transcribed"
+    await outcomes.retry_or_fail(res, job_id, attempts, exc, failure)
 
 
 def _offset(result: EngineResult, chunk: Chunk) -> list[dict[str, Any]]:

@@ -10,11 +10,12 @@ broke after its commit (a retry, a redelivered task) finishes that clean-up.
 from __future__ import annotations
 
 import structlog
+from arq import Retry
 
 from shared.metrics import JOBS, STAGE_SECONDS
 from shared.models import Job, JobStatus, Transcript, aware, utcnow
 from shared.pipeline import retention, transitions, webhooks
-from shared.retry import transient
+from shared.retry import is_transient, transient
 from shared.runtime import Resources
 
 log = structlog.get_logger(__name__)
@@ -43,6 +44,25 @@ async def complete_job(res: Resources, job: Job, transcript: Transcript, merge_s
         STAGE_SECONDS.labels("end_to_end").observe(age_s)
     await settle(res, job.id, JobStatus.completed)
     return completed
+
+
+async def retry_or_fail(
+    res: Resources, job_id: str, attempts: int, exc: Exception, failure: str
+) -> None:
+    """Retry a transient error (arq's Retry, with backoff) while tries remain; fail the
+    job at once on a permanent one, which no retry can mend (audio that is not samples,
+    a model that will not load). `failure` says what could not be done, for the person
+    who sent the file: "Chunk 3 could not be transcribed"."""
+    if not is_transient(exc):
+        await fail_job(res, job_id, f"{failure}: {exc}")
+    elif attempts < res.settings.max_tries:
+        raise Retry(defer=backoff_s(attempts)) from exc
+    else:
+        await fail_job(res, job_id, f"{failure} after {attempts} tries: {exc}")
+
+
+def backoff_s(attempts: int) -> float:
+    return min(2.0**attempts, 30.0)
 
 
 async def settle(res: Resources, job_id: str, status: JobStatus) -> None:

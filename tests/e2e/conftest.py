@@ -18,6 +18,7 @@ import pytest
 from services.cli.readiness import NotReady, wait_ready
 from tests.conftest import free_port
 from tests.databases import PostgresServer
+from tests.e2e.harness import Cluster, running_cluster
 
 SERVICES = ("gateway", "splitter", "transcriber", "health")
 WEBHOOK_SECRET = "e2e-webhook-secret"
@@ -142,3 +143,20 @@ def _wait_ready(process: subprocess.Popen[bytes], suite: Suite) -> None:
         wait_ready(suite.urls.values(), 120, lambda: process.poll() is not None)
     except NotReady as exc:
         raise RuntimeError(f"vtx up {exc}:\n{suite.log.read_text()[-4000:]}") from exc
+
+
+@contextmanager
+def gateway_without_speakers(root: Path, postgres: PostgresServer | None) -> Iterator[Cluster]:
+    """The gateway as deployed without the speakers service: its own Redis and database,
+    no worker of any kind."""
+    with running_cluster(root, postgres, ("gateway",)) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def gateway_alone(
+    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None
+) -> Iterator[Cluster]:
+    """A gateway with no speakers service (nor any worker) beside it."""
+    with gateway_without_speakers(tmp_path_factory.mktemp("alone"), postgres) as cluster:
+        yield cluster

@@ -7,6 +7,7 @@ and Redis can be flushed or restarted under it.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -154,6 +155,9 @@ def running_cluster(
     redis.start()
     database_url = postgres.create_database() if postgres is not None else None
     cluster = Cluster(root, redis, database_url, **env)
+    if "VTX_HEALTH_SERVICES" not in env:  # the aggregator judges what this cluster runs
+        watched = {n: cluster.url(n) for n in services if n != "health"}
+        cluster.env["VTX_HEALTH_SERVICES"] = json.dumps(watched)
     cluster.migrate()
     try:
         for name in services:

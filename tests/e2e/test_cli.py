@@ -5,17 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import SHARED_MEDIA, recall
-from tests.databases import PostgresServer
 from tests.e2e.conftest import Suite
 from tests.e2e.harness import Cluster
-from tests.e2e.test_speakers_api import gateway_without_speakers
 from tests.subtitle_rules import assert_rules, parse, words_of
 
 HOTWORDS_MP3 = SHARED_MEDIA / "hotwords.mp3"
@@ -119,15 +116,6 @@ def test_vtx_models_list_names_the_model_the_transcriber_loaded(suite: Suite) ->
     assert document["transcriber_reached"] is True
     loaded = [m["name"] for m in document["models"] if m["loaded"]]
     assert loaded == ["tiny.en"]
-
-
-@pytest.fixture(scope="module")
-def gateway_alone(
-    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None
-) -> Iterator[Cluster]:
-    """A gateway with no speakers service (nor any worker) beside it."""
-    with gateway_without_speakers(tmp_path_factory.mktemp("alone"), postgres) as cluster:
-        yield cluster
 
 
 def test_vtx_transcribe_speakers_without_the_service_says_what_to_install(

@@ -6,7 +6,7 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,10 +18,8 @@ from openai import OpenAI
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import recall
-from tests.databases import PostgresServer
 from tests.e2e.conftest import Suite
 from tests.e2e.harness import Cluster
-from tests.e2e.test_speakers_api import gateway_without_speakers
 from tests.subtitle_rules import assert_rules, parse
 
 
@@ -262,15 +260,6 @@ def test_subtitle_rules_out_of_range_are_refused_by_name(client: OpenAI, speech_
             )
         assert bad.value.param == field
         assert field in bad.value.message
-
-
-@pytest.fixture(scope="module")
-def gateway_alone(
-    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None
-) -> Iterator[Cluster]:
-    """A gateway with no speakers service (nor any worker) beside it."""
-    with gateway_without_speakers(tmp_path_factory.mktemp("alone"), postgres) as cluster:
-        yield cluster
 
 
 def test_speakers_without_a_speakers_worker_are_a_503_the_sdk_does_not_retry(

