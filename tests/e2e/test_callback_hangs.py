@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -25,6 +25,7 @@ from tests.e2e.conftest import Suite, running_suite
 from tests.e2e.test_jobs import upload
 
 TIMEOUT_S = 2.0
+RETRY_FOR = timedelta(seconds=5)
 
 
 class Stalling:
@@ -81,7 +82,7 @@ def hasty(
         tmp_path_factory.mktemp("hasty"),
         postgres,
         VTX_CALLBACK_TIMEOUT_S=str(TIMEOUT_S),
-        VTX_CALLBACK_RETRY_FOR="PT5S",
+        VTX_CALLBACK_RETRY_FOR=f"PT{RETRY_FOR.total_seconds():g}S",
         VTX_RECONCILE_INTERVAL_S="1",
     ) as suite:
         yield suite
@@ -155,6 +156,16 @@ def revive(suite: Suite, job_id: str) -> None:
     asyncio.run(due())
 
 
+def outlive_the_window(suite: Suite, job_id: str) -> None:
+    """Wait until the job ended more than VTX_CALLBACK_RETRY_FOR ago: a callback fails
+    as soon as its next retry would come due after the window, which can be before
+    the window itself has passed."""
+    job = httpx.get(f"{suite.gateway}/v1/jobs/{job_id}").json()
+    ended = datetime.fromisoformat(job["finished_at"])
+    left = (ended + RETRY_FOR + timedelta(seconds=0.5) - datetime.now(UTC)).total_seconds()
+    time.sleep(max(0.0, left))
+
+
 def test_a_retry_due_after_the_window_is_not_made(hasty: Suite, tmp_path: Path) -> None:
     silent = Stalling(interim=False)
     try:
@@ -163,7 +174,8 @@ def test_a_retry_due_after_the_window_is_not_made(hasty: Suite, tmp_path: Path) 
         made = callback_when_ended(hasty, job_id, timeout=90)
         assert made["status"] == "failed", made
         seen = silent.connections
-        revive(hasty, job_id)  # the job ended more than VTX_CALLBACK_RETRY_FOR ago
+        outlive_the_window(hasty, job_id)
+        revive(hasty, job_id)
         deadline = time.monotonic() + 60
         while True:
             callback = httpx.get(f"{hasty.gateway}/v1/jobs/{job_id}").json()["callback"]
