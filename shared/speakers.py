@@ -32,7 +32,11 @@ class Turn:
 
     start: float
     end: float
-    speaker: str
+    speaker: str  # "S1", "S2", ... in order of first appearance
+
+    def as_row(self) -> dict[str, Any]:
+        """The shape stored in `Diarization.turns` (read back by `parse_turns`)."""
+        return {"start": round(self.start, 3), "end": round(self.end, 3), "speaker": self.speaker}
 
 
 def parse_turns(raw: Iterable[Mapping[str, Any]]) -> list[Turn]:

@@ -18,11 +18,12 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from services.gateway.numbers import READ_DECIMAL, READ_INTEGER, decimal, integer
 from services.gateway.problems import InvalidField
-from services.gateway.speakers import check_request, read_count
+from services.gateway.speakers import check_request
 from services.gateway.uploads import FILE_FIELD
 from shared.config import Settings
 from shared.languages import WHISPER_LANGUAGES
 from shared.netguard import Refused, check_url
+from shared.speaker_count import read_speakers
 from shared.subtitles import CueRules
 
 # C0 controls but tab and line breaks, DEL and C1: no text field has a use for them
@@ -129,7 +130,7 @@ class JobOptions(BaseModel):
     @field_validator("speakers", mode="before")
     @classmethod
     def _speakers(cls, value: object) -> object:
-        return read_count(value) if isinstance(value, str) else value
+        return read_speakers(value) if isinstance(value, str) else value
 
     @field_validator("callback_url", "url")
     @classmethod

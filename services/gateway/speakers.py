@@ -4,7 +4,8 @@ the names a user gives the labels.
 Three checks, in the order a request meets them:
 - `check_request`: `speakers` (off, auto or a count) with `min_speakers` /
   `max_speakers`, bounded by VTX_MAX_SPEAKERS, consistent with each other: a 422 that
-  says what to send instead, before any media is looked at.
+  says what to send instead, before any media is looked at (the rule is
+  `shared.speaker_count`'s, which the splitter and the speakers service read too).
 - `SpeakersWorkers.require`: a job that asks for speakers is accepted only while a
   speakers worker is alive (its heartbeat key, shared/worker.py). Without one the job
   would wait for a diarization nobody makes, so it is refused (503) with what to
@@ -29,10 +30,10 @@ from fastapi import Request
 
 from services.gateway.problems import InvalidField, NotMedia, TooLarge, Unavailable
 from shared.models import Job, Transcript
+from shared.speaker_count import SpeakerCount, SpeakerCountError
 from shared.worker import WORKERS_KEY
 
 SPEAKERS_SERVICE = "speakers"
-OFF, AUTO = "off", "auto"
 CACHE_S = 2.0  # a worker that just started is seen this soon; one gone, 15 s + this
 SCAN_COUNT = 1000
 NAME_CHARS = 64
@@ -52,56 +53,12 @@ NO_QUEUE = (
 )
 
 
-def read_count(value: str) -> str | None:
-    """The `speakers` field as stored on the job: None (off), "auto", or the digits of a
-    count (range checked by `check_request`, which knows the limit)."""
-    if value == OFF:
-        return None
-    if value == AUTO or re.fullmatch(r"[0-9]{1,3}", value):
-        return value if value == AUTO else str(int(value))
-    shown = value[:16].encode("ascii", "backslashreplace").decode("ascii")
-    raise ValueError(f"'{shown}' is not off, auto or a number of speakers such as 2")
-
-
 def check_request(speakers: str | None, low: int | None, high: int | None, limit: int) -> None:
     """Refuse (422) a speaker count out of range or bounds that contradict it."""
-    for name, value in (("min_speakers", low), ("max_speakers", high)):
-        if value is not None and value > limit:
-            raise InvalidField(
-                f"Invalid form field: {name}: {value} is more than this server's "
-                f"VTX_MAX_SPEAKERS ({limit}).",
-                param=name,
-            )
-    if speakers is None:
-        if low is not None or high is not None:
-            name = "min_speakers" if low is not None else "max_speakers"
-            raise InvalidField(
-                f"Invalid form field: {name} is taken only with speakers=auto (or a count); "
-                "send speakers=auto with it, or leave it out.",
-                param=name,
-            )
-        return
-    if speakers == AUTO:
-        if low is not None and high is not None and low > high:
-            raise InvalidField(
-                f"Invalid form field: min_speakers ({low}) is more than max_speakers ({high}).",
-                param="min_speakers",
-            )
-        return
-    count = int(speakers)
-    if not 1 <= count <= limit:
-        raise InvalidField(
-            f"Invalid form field: speakers: {count} is not from 1 to {limit} "
-            "(VTX_MAX_SPEAKERS); send a count in that range, or auto.",
-            param="speakers",
-        )
-    if (low is not None and low > count) or (high is not None and high < count):
-        raise InvalidField(
-            f"Invalid form field: speakers={count} is outside min_speakers={low or 1} .. "
-            f"max_speakers={high or limit}; send a count within them, or speakers=auto "
-            "with the bounds alone.",
-            param="speakers",
-        )
+    try:
+        SpeakerCount.of_request(speakers, low, high, limit)
+    except SpeakerCountError as exc:
+        raise InvalidField(f"Invalid form field: {exc}", param=exc.field) from None
 
 
 class SpeakersWorkers:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from services.speakers.turns import SpeakerCount
+from shared.speaker_count import SpeakerCount
 
 Embeddings = npt.NDArray[np.float32]
 Labels = npt.NDArray[np.int64]

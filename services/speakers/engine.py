@@ -29,15 +29,9 @@ import numpy as np
 import numpy.typing as npt
 
 from services.speakers.clustering import MER_COS, cluster
-from services.speakers.turns import (
-    RATE,
-    Audio,
-    SpeakerCount,
-    Turn,
-    label_turns,
-    pieces,
-    window_samples,
-)
+from services.speakers.turns import RATE, Audio, label_turns, pieces, window_samples
+from shared.speaker_count import SpeakerCount
+from shared.speakers import Turn
 
 Span = tuple[float, float]
 Embeddings = npt.NDArray[np.float32]

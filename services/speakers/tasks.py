@@ -24,7 +24,7 @@ import structlog
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from services.speakers.turns import Audio, Diarizer, SpeakerCount, Turn
+from services.speakers.turns import Audio, Diarizer
 from shared.metrics import STAGE_SECONDS
 from shared.models import Chunk, ChunkStatus, Diarization, Job, JobStatus, utcnow
 from shared.pipeline import dispatch, outcomes
@@ -33,6 +33,8 @@ from shared.pipeline.leases import Lease, claim_diarization
 from shared.pipeline.updates import update_one
 from shared.retry import is_transient, transient
 from shared.runtime import Resources
+from shared.speaker_count import AUTO, SpeakerCount
+from shared.speakers import Turn
 from shared.store import Store
 
 log = structlog.get_logger(__name__)
@@ -67,14 +69,8 @@ async def _diarize(ctx: dict[str, Any], task: DiarizePayload) -> str:
     if lease is None:  # done meanwhile, or a live worker holds it
         return "held-elsewhere"
     attempts = row.attempts + 1
-    if attempts > res.settings.max_tries:
-        await outcomes.fail_job(
-            res,
-            job.id,
-            f"Telling the speakers apart was started {attempts} times without finishing "
-            "(the speakers service crashed or was stopped each time).",
-        )
-        await lease.release()
+    work, holder = "Telling the speakers apart", "the speakers service"
+    if await outcomes.gave_up(res, job.id, lease, attempts, work, holder):
         return "failed"
     async with lease.heartbeat(res.settings.lease_s):
         outcome = await _work(ctx, res, job, lease, attempts)
@@ -163,7 +159,9 @@ async def _run_diarizer(ctx: dict[str, Any], res: Resources, job: Job, lease: Le
     loop = asyncio.get_running_loop()
     halt = threading.Event()
     feed = Feed(res.store, pieces, loop, lambda: halt.is_set() or lease.lost.is_set())
-    count = SpeakerCount.from_job(job.speakers, job.min_speakers, job.max_speakers)
+    count = SpeakerCount.parse(
+        job.speakers or AUTO, job.min_speakers, job.max_speakers, res.settings.max_speakers
+    )
     try:
         return await loop.run_in_executor(executor, _call, diarizer, feed, count)
     finally:

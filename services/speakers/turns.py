@@ -1,86 +1,26 @@
-"""Who speaks when, as plain types: no torch here, so the default install imports it.
+"""Who speaks when: the diarizer's contract, its input checks and the turns made from
+clustered subsegments. No torch here, so the default install imports it.
 
-The engine (engine.py) needs the `speakers` extra; the service, the merge and the
-gateway's validation need only these types, and must not pay torch's import for them.
+The engine (engine.py) needs the `speakers` extra; the service and its tests need only
+these, and must not pay torch's import for them. A turn and a speaker count are
+shared types (`shared.speakers.Turn`, `shared.speaker_count.SpeakerCount`): the merge
+and the gateway read them too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from shared.speaker_count import SpeakerCount
+from shared.speakers import Turn
+
 RATE = 16_000
-# More voices than this in one file is beyond what clustering tells apart reliably, and a
-# bound keeps a client from asking for a clustering of thousands of "speakers".
-MAX_SPEAKERS = 20
 
 Audio = npt.NDArray[np.float32]
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One speaker talking from `start` to `end`, in whole-file seconds."""
-
-    start: float
-    end: float
-    speaker: str  # "S1", "S2", ... in order of first appearance
-
-    def as_row(self) -> dict[str, Any]:
-        """The shape stored in `Diarization.turns`."""
-        return {"start": round(self.start, 3), "end": round(self.end, 3), "speaker": self.speaker}
-
-
-@dataclass(frozen=True)
-class SpeakerCount:
-    """How many speakers to find: an `exact` count, or "auto" bounded by `min`/`max`.
-
-    Built from a job's `speakers`/`min_speakers`/`max_speakers`; an impossible request
-    raises ValueError with a message a user can act on (the gateway answers it with 422).
-    """
-
-    exact: int | None = None
-    min: int | None = None
-    max: int | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("exact", "min", "max"):
-            value = getattr(self, name)
-            if value is not None and not 1 <= value <= MAX_SPEAKERS:
-                raise ValueError(f"{_FIELD[name]} must be between 1 and {MAX_SPEAKERS}")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError("min_speakers must not be greater than max_speakers")
-        low, high = self.min or 1, self.max or MAX_SPEAKERS
-        if self.exact is not None and not low <= self.exact <= high:
-            raise ValueError("speakers must lie between min_speakers and max_speakers")
-
-    @classmethod
-    def from_job(
-        cls, speakers: str | None, min_speakers: int | None = None, max_speakers: int | None = None
-    ) -> SpeakerCount:
-        """`speakers` as a job holds it: "auto" or a count as digits (None counts as auto)."""
-        text = (speakers or "auto").strip().lower()
-        if text == "auto":
-            return cls(None, min_speakers, max_speakers)
-        if not text.isdigit():
-            raise ValueError(f'speakers must be "auto" or a number, not {speakers!r}')
-        return cls(int(text), min_speakers, max_speakers)
-
-    @property
-    def lower(self) -> int:
-        """The fewest speakers a result may have."""
-        return self.exact or self.min or 1
-
-    @property
-    def upper(self) -> int:
-        """The most speakers a result may have."""
-        return self.exact or self.max or MAX_SPEAKERS
-
-
-_FIELD = {"exact": "speakers", "min": "min_speakers", "max": "max_speakers"}
 
 
 class Diarizer(Protocol):

@@ -32,6 +32,7 @@ from shared.pipeline.leases import Lease, claim_split
 from shared.pipeline.outcomes import fail_job
 from shared.retry import transient
 from shared.runtime import Resources
+from shared.speaker_count import SpeakerCount
 from shared.store import chunk_key, chunk_prefix
 from shared.threads import thread_pool
 
@@ -152,7 +153,9 @@ async def _cut_and_enqueue(
         thread_pool(1, "decode") as decoder,
         res.store.local_file(job.media_key) as path,
     ):
-        route = await loop.run_in_executor(decoder, speaker_route, job, path)
+        route = await loop.run_in_executor(
+            decoder, speaker_route, job, path, res.settings.max_speakers
+        )
         for channel in (0, 1) if route == SpeakerRoute.channels else (None,):
             described = _described(res, job, path, channel)
             while (item := await loop.run_in_executor(decoder, next, described, None)) is not None:
@@ -176,13 +179,13 @@ def _described(
     return with_speech(chunks(pcm, job.chunk_seconds, find))
 
 
-def speaker_route(job: Job, path: Path) -> SpeakerRoute | None:
+def speaker_route(job: Job, path: Path, max_speakers: int) -> SpeakerRoute | None:
     """How the job's speakers are told apart: by channel when the file's two channels
     hold different voices and the request allows two speakers, else by voice."""
     if job.speakers is None:
         return None
     if (
-        two_allowed(job)
+        two_allowed(job, max_speakers)
         and channel_count(path) == 2
         and distinct_voices(stereo_pcm(path, LISTEN_S))
     ):
@@ -190,10 +193,9 @@ def speaker_route(job: Job, path: Path) -> SpeakerRoute | None:
     return SpeakerRoute.voices
 
 
-def two_allowed(job: Job) -> bool:
-    if job.speakers is not None and job.speakers.isdigit():
-        return int(job.speakers) == 2
-    return (job.min_speakers or 1) <= 2 <= (job.max_speakers or 2)
+def two_allowed(job: Job, limit: int) -> bool:
+    count = SpeakerCount.of_request(job.speakers, job.min_speakers, job.max_speakers, limit)
+    return count is not None and count.allows(2)
 
 
 @transient

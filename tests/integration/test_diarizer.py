@@ -26,7 +26,9 @@ import pytest
 from bench.conversations import Conversation, LongConversation, Sources, assemble, decode
 from bench.speaker_score import score_time, score_words
 from services.speakers.clustering import cluster
-from services.speakers.turns import SpeakerCount, Turn, label_turns
+from services.speakers.turns import label_turns
+from shared.speaker_count import SpeakerCount
+from shared.speakers import Turn
 from tests.conftest import SHARED_MEDIA
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,15 +16,9 @@ import pytest
 from services.speakers import clustering
 from services.speakers.clustering import cluster, eigengap_count, fold_minor, merge_close, prune
 from services.speakers.engine import Embedded, cut_point, embed_windows
-from services.speakers.turns import (
-    MAX_SPEAKERS,
-    RATE,
-    SpeakerCount,
-    Turn,
-    label_turns,
-    pieces,
-    window_samples,
-)
+from services.speakers.turns import RATE, label_turns, pieces, window_samples
+from shared.speaker_count import SpeakerCount
+from shared.speakers import Turn
 
 
 def voices(sizes: Sequence[int], spread: float = 0.25, seed: int = 0) -> np.ndarray:
@@ -44,35 +38,6 @@ def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
     """Equal up to renaming the labels."""
     pairs = set(zip(a.tolist(), b.tolist(), strict=True))
     return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
-
-
-# --- SpeakerCount -----------------------------------------------------------------
-
-
-def test_count_from_job_fields() -> None:
-    assert SpeakerCount.from_job("auto") == SpeakerCount()
-    assert SpeakerCount.from_job(None, 2, 5) == SpeakerCount(None, 2, 5)
-    assert SpeakerCount.from_job("3") == SpeakerCount(3)
-    assert (SpeakerCount(3).lower, SpeakerCount(3).upper) == (3, 3)
-    assert (SpeakerCount(None, 2, None).lower, SpeakerCount(None, 2, None).upper) == (2, 20)
-
-
-@pytest.mark.parametrize(
-    ("speakers", "low", "high", "message"),
-    [
-        ("many", None, None, 'speakers must be "auto" or a number'),
-        ("0", None, None, "speakers must be between 1 and"),
-        (str(MAX_SPEAKERS + 1), None, None, "speakers must be between 1 and"),
-        ("auto", 4, 2, "min_speakers must not be greater than max_speakers"),
-        ("auto", 0, None, "min_speakers must be between 1 and"),
-        ("5", 1, 3, "speakers must lie between min_speakers and max_speakers"),
-    ],
-)
-def test_impossible_counts_say_why(
-    speakers: str, low: int | None, high: int | None, message: str
-) -> None:
-    with pytest.raises(ValueError, match=message):
-        SpeakerCount.from_job(speakers, low, high)
 
 
 # --- clustering -------------------------------------------------------------------

@@ -15,9 +15,9 @@ from arq import Retry
 from services.cli.up import console, suite_services
 from services.speakers import tasks
 from services.speakers.tasks import Abandoned, Feed, Piece, check_contiguous, samples, turn_rows
-from services.speakers.turns import Turn
 from shared.config import Settings
 from shared.pipeline import outcomes
+from shared.speakers import Turn
 
 
 class FakeStore:
