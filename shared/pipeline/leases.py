@@ -140,20 +140,7 @@ async def claim_chunk(
 ) -> Lease | None:
     """Take a pending chunk if nobody live holds it; counts the attempt."""
     target = and_(col(Chunk.job_id) == job_id, col(Chunk.index) == index)
-    statement = (
-        update(Chunk)
-        .where(target)
-        .where(col(Chunk.status) == ChunkStatus.pending.value)
-        .where(_free_or_mine(Chunk, owner))
-        .values(
-            lease_owner=owner,
-            lease_expires_at=utcnow() + timedelta(seconds=ttl_s),
-            attempts=Chunk.attempts + 1,
-        )
-    )
-    if not await update_one(sessions, statement):
-        return None
-    return Lease(sessions, target, Chunk, owner)
+    return await _claim_pending(sessions, Chunk, target, owner, ttl_s)
 
 
 async def claim_diarization(
@@ -161,17 +148,28 @@ async def claim_diarization(
 ) -> Lease | None:
     """Take a pending diarization if nobody live holds it; counts the attempt."""
     target = col(Diarization.job_id) == job_id
+    return await _claim_pending(sessions, Diarization, target, owner, ttl_s)
+
+
+async def _claim_pending(
+    sessions: SessionFactory,
+    model: type[Chunk] | type[Diarization],
+    target: ColumnElement[bool],
+    owner: str,
+    ttl_s: float,
+) -> Lease | None:
+    """Chunks and diarizations share their life: pending, leased per attempt, ended."""
     statement = (
-        update(Diarization)
+        update(model)
         .where(target)
-        .where(col(Diarization.status) == ChunkStatus.pending.value)
-        .where(_free_or_mine(Diarization, owner))
+        .where(col(model.status) == ChunkStatus.pending.value)
+        .where(_free_or_mine(model, owner))
         .values(
             lease_owner=owner,
             lease_expires_at=utcnow() + timedelta(seconds=ttl_s),
-            attempts=Diarization.attempts + 1,
+            attempts=model.attempts + 1,
         )
     )
     if not await update_one(sessions, statement):
         return None
-    return Lease(sessions, target, Diarization, owner)
+    return Lease(sessions, target, model, owner)
