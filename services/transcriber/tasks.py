@@ -77,14 +77,7 @@ async def _transcribe(ctx: dict[str, Any], task: TranscribePayload) -> str:
     attempts = chunk.attempts + 1
     if attempts > 1:
         CHUNK_RETRIES.inc()
-    if attempts > res.settings.max_tries:
-        await outcomes.fail_job(
-            res,
-            job.id,
-            f"Chunk {chunk.index} was started {attempts} times without finishing "
-            "(its worker crashed or was stopped each time).",
-        )
-        await lease.release()
+    if await outcomes.gave_up(res, job.id, lease, attempts, f"Chunk {chunk.index}", "its worker"):
         return "failed"
     async with lease.heartbeat(res.settings.lease_s):
         outcome = await _work(ctx, res, job, chunk, lease, attempts)

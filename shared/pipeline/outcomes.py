@@ -15,6 +15,7 @@ from arq import Retry
 from shared.metrics import JOBS, STAGE_SECONDS
 from shared.models import Job, JobStatus, Transcript, aware, utcnow
 from shared.pipeline import retention, transitions, webhooks
+from shared.pipeline.leases import Lease
 from shared.retry import is_transient, transient
 from shared.runtime import Resources
 
@@ -59,6 +60,24 @@ async def retry_or_fail(
         raise Retry(defer=backoff_s(attempts)) from exc
     else:
         await fail_job(res, job_id, f"{failure} after {attempts} tries: {exc}")
+
+
+async def gave_up(
+    res: Resources, job_id: str, lease: Lease, attempts: int, work: str, holder: str
+) -> bool:
+    """Fail the job when this start of its work is one more than VTX_MAX_TRIES; True if
+    so. Every start counts, finished or not, so work that kills its worker (`holder`
+    crashed or was stopped each time) cannot be handed on for ever."""
+    if attempts <= res.settings.max_tries:
+        return False
+    await fail_job(
+        res,
+        job_id,
+        f"{work} was started {attempts} times without finishing "
+        f"({holder} crashed or was stopped each time).",
+    )
+    await lease.release()
+    return True
 
 
 def backoff_s(attempts: int) -> float:
