@@ -4,24 +4,21 @@ Each waiting request used to read its own job row four times a second: 50 at onc
 200 queries a second, a fifth of a core taken from the transcribers (4 ms of CPU per
 request per second of waiting, measured on SQLite). Here one query a tick reads whether
 any of the waited-on jobs has ended, however many requests wait; with nobody waiting it
-costs nothing.
+costs nothing (the loop is polling.py's).
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Annotated, Self
+from typing import Annotated
 
-import structlog
 from fastapi import Depends, Request
 from sqlmodel import col, select
 
+from services.gateway.polling import Poller
 from shared.db import SessionFactory
 from shared.models import Job, JobStatus
-
-log = structlog.get_logger(__name__)
 
 TICK_S = 0.25
 IDS_PER_QUERY = 500  # well below any database's limit on bound parameters
@@ -35,37 +32,23 @@ class Ended:
     error: str | None = None
 
 
-class EndWaiter:
-    """Started and stopped by the gateway's lifespan; routes reach it through `WaiterDep`."""
+class EndWaiter(Poller):
+    """Started and stopped by the gateway's lifespan; routes reach it through `WaiterDep`.
+    While the database is away, every request keeps waiting."""
+
+    name = "openai.wait"
 
     def __init__(self, sessions: SessionFactory, tick_s: float = TICK_S) -> None:
-        self.tick_s = tick_s
+        super().__init__(tick_s)
         self._sessions = sessions
         self._waiting: dict[str, set[asyncio.Future[Ended]]] = {}
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._failing = False
-
-    async def __aenter__(self) -> Self:
-        self._task = asyncio.create_task(self._run(), name="end-waiter")
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
     async def ended(self, job_id: str) -> Ended:
         """Wait until the job has completed, failed or been deleted (cancel to stop)."""
         future: asyncio.Future[Ended] = asyncio.get_running_loop().create_future()
         waiters = self._waiting.setdefault(job_id, set())
         waiters.add(future)
-        self._wake.set()
+        self.wake()
         try:
             return await future
         finally:
@@ -73,27 +56,8 @@ class EndWaiter:
             if not waiters and self._waiting.get(job_id) is waiters:
                 del self._waiting[job_id]
 
-    async def _run(self) -> None:
-        while True:
-            if not self._waiting:
-                await self._wake.wait()
-            self._wake.clear()
-            await self._tick_logged()
-            await asyncio.sleep(self.tick_s)
-
-    async def _tick_logged(self) -> None:
-        """A failed read (database away) leaves every request waiting; the next tick tries
-        again. Logged once per outage."""
-        try:
-            await self.tick()
-        except Exception as exc:
-            if not self._failing:
-                log.warning("openai.wait_read_failed", error=repr(exc))
-            self._failing = True
-            return
-        if self._failing:
-            log.info("openai.wait_read_recovered")
-        self._failing = False
+    def idle(self) -> bool:
+        return not self._waiting
 
     async def tick(self) -> None:
         """Read the waited-on jobs' states and answer the requests of those that ended."""

@@ -7,7 +7,7 @@ with Redis would leave a stream silent; a poller sees whatever reached the datab
 tick costs one query for the rows of every watched job (streams of one job, and streams of
 all the unfinished jobs of an owner, in the same query) and one for their progress, plus
 one for callback attempts only when a row with a callback changed, whatever the number
-of streams; with nobody watching it costs nothing.
+of streams; with nobody watching it costs nothing (the loop is polling.py's).
 
 A job stream's mailbox holds one state: a newer state replaces the one not yet taken, so a
 slow reader skips intermediate progress and never holds up the others. A list stream's
@@ -23,20 +23,17 @@ import contextlib
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from types import TracebackType
-from typing import Annotated, Self
+from typing import Annotated
 
-import structlog
 from fastapi import Depends, Request
 from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.gateway.polling import Poller
 from services.gateway.views import Done, deliveries_by_job, done_by_job
 from shared.db import SessionFactory
 from shared.models import CallbackDelivery, Job, JobStatus, utcnow
-
-log = structlog.get_logger(__name__)
 
 TICK_S = 0.5
 MIN_GAP_S = 0.05  # between two ticks, however fast new streams arrive
@@ -166,36 +163,21 @@ class ListSubscription:
         self._watcher.release(self)
 
 
-class EventWatcher:
-    """Started and stopped by the gateway's lifespan; streams reach it through `WatcherDep`."""
+class EventWatcher(Poller):
+    """Started and stopped by the gateway's lifespan; streams reach it through `WatcherDep`.
+    While the database is away, streams stay on their last state, sending keep-alives."""
+
+    name = "events.watch"
 
     def __init__(self, sessions: SessionFactory, per_holder: int, tick_s: float = TICK_S) -> None:
+        super().__init__(tick_s)
         self.per_holder = per_holder
-        self.tick_s = tick_s
         self._sessions = sessions
         self._subscribers: dict[str, set[Subscription]] = {}
         self._lists: set[ListSubscription] = set()
         self._held: Counter[str] = Counter()
         self._latest: dict[str, JobState] = {}
         self._listed: dict[str, JobState] = {}  # what list streams were last told, per job
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._failing = False
-
-    async def __aenter__(self) -> Self:
-        self._task = asyncio.create_task(self._run(), name="event-watcher")
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            # gather: the task's own cancellation is its result; ours would still be raised.
-            await asyncio.gather(self._task, return_exceptions=True)
 
     def streams(self, holder: str) -> int:
         return self._held[holder]
@@ -217,7 +199,7 @@ class EventWatcher:
         self._subscribers.setdefault(job_id, set()).add(subscription)
         latest = self._latest.get(job_id)
         if latest is None:
-            self._wake.set()  # a job nobody watched yet: read it now, not a tick later
+            self.wake()  # a job nobody watched yet: read it now, not a tick later
         else:
             subscription.offer(latest)
         return subscription
@@ -228,7 +210,7 @@ class EventWatcher:
         self._take_slot(holder)
         subscription = ListSubscription(self, owner, holder)
         self._lists.add(subscription)
-        self._wake.set()  # its first read (the snapshot) now, not a tick later
+        self.wake()  # its first read (the snapshot) now, not a tick later
         return subscription
 
     def release(self, subscription: Subscription | ListSubscription) -> None:
@@ -249,29 +231,14 @@ class EventWatcher:
             del self._subscribers[subscription.job_id]
             self._latest.pop(subscription.job_id, None)
 
-    async def _run(self) -> None:
-        while True:
-            if not self._subscribers and not self._lists:
-                await self._wake.wait()
-            self._wake.clear()
-            await self._tick_logged()
-            await asyncio.sleep(MIN_GAP_S)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.tick_s - MIN_GAP_S)
+    def idle(self) -> bool:
+        return not self._subscribers and not self._lists
 
-    async def _tick_logged(self) -> None:
-        """A failed read (database away) leaves streams on their last state, sending
-        keep-alives; the next tick tries again. Logged once per outage."""
-        try:
-            await self.tick()
-        except Exception as exc:
-            if not self._failing:
-                log.warning("events.watch_failed", error=repr(exc))
-            self._failing = True
-            return
-        if self._failing:
-            log.info("events.watch_recovered")
-        self._failing = False
+    async def rest(self) -> None:
+        """A tick, cut short by a new stream, but never under MIN_GAP_S."""
+        await asyncio.sleep(MIN_GAP_S)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self.tick_s - MIN_GAP_S)
 
     async def tick(self) -> None:
         """Read every watched job once and hand each changed state to its subscribers."""
