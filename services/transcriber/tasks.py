@@ -66,7 +66,8 @@ async def _transcribe(ctx: dict[str, Any], task: TranscribePayload) -> str:
     if chunk.status == ChunkStatus.done:
         await try_merge(res, job.id)
         return "already-done"
-    if job.task == "translate" and not await is_multilingual_async(job.model or res.settings.model):
+    model = job.model or res.settings.model
+    if job.task == "translate" and not await is_multilingual_async(model, res.settings.model_dir):
         await outcomes.fail_job(res, job.id, "The model knows only English: it cannot translate.")
         return "failed"
     lease = await claim_chunk(

@@ -18,6 +18,7 @@ from shared.media import probe
 from shared.models import Chunk, ChunkStatus, Job, JobStatus, Transcript
 from shared.pipeline.contracts import TRANSCRIBE_QUEUE, merge_job_id, transcribe_job_id
 from shared.runtime import Resources
+from shared.speech_models import bundled_path
 from shared.store import chunk_key, media_key
 from shared.worker import running
 from tests.conftest import make_silent_video, recall
@@ -197,3 +198,19 @@ async def test_a_deleted_job_is_dropped_by_the_workers(
         await session.commit()
     assert await transcribe_chunk(ctx, {"job_id": job.id, "index": 0}) == "dropped"
     assert await split_job(ctx, {"job_id": job.id}) == "dropped"
+
+
+async def test_translating_with_an_english_only_model_of_the_model_dir_fails_at_once(
+    ctx: dict[str, Any], resources: Resources, speech_mp4: Path, tmp_path: Path
+) -> None:
+    """Told by the model's vocabulary, not its name: a model imported as `plain` is
+    English-only whatever it is called."""
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "plain").symlink_to(bundled_path())
+    resources.settings.model_dir = models
+    job = await submit(resources, speech_mp4, task="translate", model="plain")
+    await split_job(ctx, {"job_id": job.id})
+    assert await transcribe_chunk(ctx, {"job_id": job.id, "index": 0}) == "failed"
+    failed = await reload(resources, job.id)
+    assert failed.error == "The model knows only English: it cannot translate."
