@@ -8,6 +8,10 @@ live worker serves); `ok` otherwise.
 
 Under `vtx up`, a service that is down while its supervisor restarts it shows as
 `restarting`, with its count of restarts (`vtx:supervisor:<service>` in Redis).
+
+The callbacks queue is shown and exported but judges nothing: it holds the retries
+deferred for receivers that are down, by design, and the gateway that serves it is
+judged itself.
 """
 
 from __future__ import annotations
@@ -30,12 +34,13 @@ from services.health.metrics import (
 )
 from services.health.system import system_facts
 from shared.health import run_checks
-from shared.pipeline.contracts import QUEUES
+from shared.pipeline.contracts import CALLBACK_QUEUE, QUEUES
 from shared.runtime import Resources, version
 from shared.worker import WORKERS_KEY
 
 REQUIRED = frozenset({"gateway", "database", "redis", "store"})
 QUEUE_SERVICE = {"split": "splitter", "transcribe": "transcriber", "speakers": "speakers"}
+SHOWN_QUEUES = {**QUEUES, "callbacks": CALLBACK_QUEUE}
 # `vtx up` writes one hash per service here (services/cli/up.py): state, restarts,
 # last_exit, pid, at. Absent where no supervisor runs (Kubernetes restarts pods itself).
 SUPERVISOR_KEY = "vtx:supervisor:"
@@ -86,8 +91,8 @@ def _json_object(response: httpx.Response) -> dict[str, Any]:
 
 
 async def queue_depths(res: Resources) -> dict[str, int]:
-    depths = await asyncio.gather(*(res.queue.zcard(key) for key in QUEUES.values()))
-    return dict(zip(QUEUES, (int(d) for d in depths), strict=True))
+    depths = await asyncio.gather(*(res.queue.zcard(key) for key in SHOWN_QUEUES.values()))
+    return dict(zip(SHOWN_QUEUES, (int(d) for d in depths), strict=True))
 
 
 async def live_workers(res: Resources) -> list[dict[str, Any]]:
@@ -143,7 +148,8 @@ def verdict(
     if any(part["status"] != "ok" for part in states.values()):
         return "degraded"
     serving = {w["service"] for w in workers}
-    if any(depth and QUEUE_SERVICE[queue] not in serving for queue, depth in queues.items()):
+    waiting = [queue for queue, depth in queues.items() if depth and queue in QUEUE_SERVICE]
+    if any(QUEUE_SERVICE[queue] not in serving for queue in waiting):
         return "degraded"
     return "ok"
 

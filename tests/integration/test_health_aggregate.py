@@ -1,4 +1,5 @@
-"""`/health/detailed` when a service answers with something other than its JSON."""
+"""`/health/detailed`: a service that answers with something other than its JSON, and
+the queues it shows."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
-from services.health.aggregate import service_status
+from services.health.aggregate import detailed, service_status
 from services.health.main import create_app
 from shared.config import Settings
+from shared.pipeline.contracts import CALLBACK_QUEUE, SPLIT_QUEUE
+from shared.runtime import Resources
 from tests.integration.conftest import migrated
 
 PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
@@ -59,3 +63,22 @@ async def test_detailed_stays_an_answer_when_a_service_answers_html(
     splitter = response.json()["services"]["splitter"]
     assert splitter["status"] == "down"
     assert "502" in splitter["error"]
+
+
+async def test_callback_retries_are_shown_and_exported_but_judge_nothing(
+    resources: Resources,
+) -> None:
+    """Deferred retries for receivers that are down wait in the callbacks queue by
+    design; work in a queue that nobody serves makes the suite degraded."""
+    resources.settings.health_services = {}
+    await resources.queue.zadd(CALLBACK_QUEUE, {f"callback-{n}": 1 for n in range(3)})
+    async with httpx.AsyncClient(timeout=5) as client:
+        document = await detailed(resources, client)
+        assert document["queues"]["callbacks"] == 3
+        assert document["status"] == "ok", document
+        depth = REGISTRY.get_sample_value("vtx_queue_depth", {"queue": "callbacks"})
+        assert depth == 3
+        await resources.queue.zadd(SPLIT_QUEUE, {"split-1": 1})
+        document = await detailed(resources, client)
+    assert document["queues"]["split"] == 1
+    assert document["status"] == "degraded", document
