@@ -37,10 +37,12 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Everything on SQLite, then what touches a database again on a real PostgreSQL.
+# Everything on SQLite, then again on a real PostgreSQL what the database takes part in:
+# the integration tests and the e2e tests not marked `one_database`.
 test: lint system-deps
 	$(BIN)/pytest -p no:cacheprovider -ra tests
-	VTX_TEST_DATABASE=postgres $(BIN)/pytest -p no:cacheprovider -ra tests/integration tests/e2e
+	VTX_TEST_DATABASE=postgres $(BIN)/pytest -p no:cacheprovider -ra \
+		-m 'not long and not one_database' tests/integration tests/e2e
 
 # The long campaigns (tests marked `long`: the whole hostile-media corpus), after `make test`.
 test-long: $(STAMP) system-deps

@@ -15,6 +15,8 @@ from tests.e2e.conftest import Suite
 from tests.e2e.harness import Cluster
 from tests.subtitle_rules import assert_rules, parse, words_of
 
+pytestmark = pytest.mark.one_database
+
 HOTWORDS_MP3 = SHARED_MEDIA / "hotwords.mp3"
 
 

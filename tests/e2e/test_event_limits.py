@@ -22,6 +22,8 @@ from tests.databases import PostgresServer
 from tests.e2e.harness import Cluster, running_cluster
 from tests.e2e.test_events_and_callbacks import read_events
 
+pytestmark = pytest.mark.one_database
+
 MAX_STREAMS = 3
 
 

@@ -24,6 +24,8 @@ from tests.databases import PostgresServer
 from tests.e2e.conftest import Suite, suite_env
 from tests.e2e.harness import Cluster, running_cluster
 
+pytestmark = pytest.mark.one_database
+
 EVIL = "http://evil.example"
 UNKNOWN_JOB = "0" * 32
 

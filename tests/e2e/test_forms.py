@@ -22,6 +22,8 @@ import pytest
 
 from tests.e2e.conftest import Suite
 
+pytestmark = pytest.mark.one_database
+
 BOUNDARY = "vtx-e2e-form"
 ENDPOINTS = ("/v1/jobs", "/v1/audio/transcriptions")
 MB = 1024 * 1024

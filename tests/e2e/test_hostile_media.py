@@ -18,6 +18,8 @@ from tests.conftest import recall
 from tests.e2e.conftest import Suite
 from tests.hostile.corpus import CASES, FAST, LONG, Case
 
+pytestmark = pytest.mark.one_database
+
 FINISHED = ("completed", "failed")
 RETRY_S = 60  # the longest Retry-After a campaign waits through
 

@@ -22,6 +22,8 @@ from tests.e2e.conftest import Suite
 from tests.e2e.harness import Cluster
 from tests.subtitle_rules import assert_rules, parse
 
+pytestmark = pytest.mark.one_database
+
 
 @pytest.fixture(scope="module")
 def client(suite: Suite) -> OpenAI:

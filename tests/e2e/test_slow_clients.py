@@ -14,6 +14,8 @@ import pytest
 from tests.databases import PostgresServer
 from tests.e2e.harness import Cluster, running_cluster
 
+pytestmark = pytest.mark.one_database
+
 LIMITS = {
     "VTX_HEADER_TIMEOUT_S": "2",
     "VTX_BODY_IDLE_TIMEOUT_S": "2",

@@ -49,10 +49,13 @@ ARGS = [
     "--mute-audio",
 ]
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(),
-    reason="needs Debian's chromium (bash scripts/system-deps.sh installs it)",
-)
+pytestmark = [
+    pytest.mark.one_database,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason="needs Debian's chromium (bash scripts/system-deps.sh installs it)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
