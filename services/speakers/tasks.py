@@ -221,7 +221,7 @@ def turn_rows(turns: Iterable[Turn]) -> list[dict[str, Any]]:
     rows = []
     for turn in ordered:
         label = labels.setdefault(str(turn.speaker), f"S{len(labels) + 1}")
-        rows.append({"start": round(turn.start, 3), "end": round(turn.end, 3), "speaker": label})
+        rows.append(Turn(turn.start, turn.end, label).as_row())
     return rows
 
 
