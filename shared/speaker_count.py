@@ -12,8 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from shared.config import Settings
+
 OFF, AUTO = "off", "auto"
-DEFAULT_LIMIT = 20  # Settings.max_speakers' default (a unit test holds them equal)
+DEFAULT_LIMIT: int = Settings.model_fields["max_speakers"].default
 
 
 class SpeakerCountError(ValueError):

@@ -20,10 +20,9 @@ from services.gateway.numbers import READ_DECIMAL, READ_INTEGER, decimal, intege
 from services.gateway.problems import InvalidField
 from services.gateway.speakers import check_request
 from services.gateway.uploads import FILE_FIELD
-from shared.config import Settings
 from shared.languages import WHISPER_LANGUAGES
 from shared.netguard import Refused, check_url
-from shared.speaker_count import read_speakers
+from shared.speaker_count import DEFAULT_LIMIT, read_speakers
 from shared.subtitles import CueRules
 
 # C0 controls but tab and line breaks, DEL and C1: no text field has a use for them
@@ -236,8 +235,6 @@ def _ignored_schema(name: str) -> dict[str, Any]:
     return {"type": "string", "description": IGNORED}
 
 
-DEFAULT_MAX_SPEAKERS: int = Settings.model_fields["max_speakers"].default
-
 JOB_FORM = Form(
     options=tuple(JobOptions.model_fields),
     file_description="The media; or send `url` instead.",
@@ -246,7 +243,7 @@ JOB_FORM = Form(
 
 
 def parse_options(
-    fields: dict[str, str], form: Form = JOB_FORM, max_speakers: int = DEFAULT_MAX_SPEAKERS
+    fields: dict[str, str], form: Form = JOB_FORM, max_speakers: int = DEFAULT_LIMIT
 ) -> JobOptions:
     """The form's option fields as JobOptions; an empty field counts as absent.
 
