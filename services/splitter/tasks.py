@@ -29,10 +29,10 @@ from shared.pipeline import dispatch, transitions
 from shared.pipeline.chunks import count_done
 from shared.pipeline.contracts import SplitPayload
 from shared.pipeline.leases import Lease, claim_split
-from shared.pipeline.outcomes import fail_job
+from shared.pipeline.outcomes import fail_job, gave_up
 from shared.retry import transient
 from shared.runtime import Resources
-from shared.speaker_count import SpeakerCount
+from shared.speaker_count import SpeakerCount, SpeakerCountError
 from shared.store import chunk_key, chunk_prefix
 from shared.threads import thread_pool
 
@@ -59,13 +59,7 @@ async def _split(res: Resources, owner: str, task: SplitPayload) -> str:
     job = await _load(res, task.job_id)
     if job is None:
         return "dropped"
-    if job.split_attempts > res.settings.max_tries:
-        await fail_job(
-            res,
-            job.id,
-            f"Splitting was started {job.split_attempts} times without finishing "
-            "(the splitter crashed or was stopped each time).",
-        )
+    if await gave_up(res, job.id, lease, job.split_attempts, "Splitting", "the splitter"):
         return "failed"
     began = time.perf_counter()
     async with lease.heartbeat(res.settings.lease_s):
@@ -194,7 +188,13 @@ def speaker_route(job: Job, path: Path, max_speakers: int) -> SpeakerRoute | Non
 
 
 def two_allowed(job: Job, limit: int) -> bool:
-    count = SpeakerCount.of_request(job.speakers, job.min_speakers, job.max_speakers, limit)
+    """Whether the request allows two speakers. A request beyond this server's limit
+    (lowered since it was accepted) is not the split's to refuse: the speakers service
+    fails it with the reason, and the route is voices."""
+    try:
+        count = SpeakerCount.of_request(job.speakers, job.min_speakers, job.max_speakers, limit)
+    except SpeakerCountError:
+        return False
     return count is not None and count.allows(2)
 
 

@@ -16,7 +16,7 @@ from services.transcriber.tasks import transcribe_chunk
 from shared.models import Job, JobStatus, Transcript, utcnow
 from shared.pipeline import retention
 from shared.pipeline.contracts import TRANSCRIBE_QUEUE, transcribe_job_id
-from shared.pipeline.leases import claim_chunk
+from shared.pipeline.leases import claim_chunk, claim_split
 from shared.pipeline.reconciler import reconcile_once
 from shared.runtime import Resources
 from shared.store import chunk_key, media_key
@@ -59,6 +59,25 @@ async def test_a_chunk_started_too_often_fails_its_job(
     assert await transcribe_chunk(ctx, {"job_id": job.id, "index": 0}) == "failed"
     failed = await reload(resources, job.id)
     assert failed.error is not None and "started 4 times" in failed.error
+
+
+async def test_a_split_started_too_often_fails_its_job(
+    ctx: dict[str, Any], resources: Resources, speech_mp4: Path
+) -> None:
+    """A file that keeps killing its splitter never finishes: its attempts run out."""
+    job = await submit(resources, speech_mp4)
+    for n in range(resources.settings.max_tries):
+        lease = await claim_split(resources.sessions, job.id, f"doomed-{n}", 0.01)
+        assert lease is not None  # ...and the splitter dies holding it
+        await asyncio.sleep(0.02)
+    assert await split_job(ctx, {"job_id": job.id}) == "failed"
+    failed = await reload(resources, job.id)
+    assert failed.status == JobStatus.failed
+    assert failed.error == (
+        "Splitting was started 4 times without finishing "
+        "(the splitter crashed or was stopped each time)."
+    )
+    assert failed.lease_owner is None
 
 
 async def test_a_live_lease_keeps_others_out_and_an_expired_one_lets_them_in(
