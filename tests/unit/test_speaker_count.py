@@ -94,3 +94,9 @@ def test_the_channels_route_needs_two_speakers_allowed(
 ) -> None:
     job = Job(filename="a.wav", speakers=speakers, min_speakers=low, max_speakers=high)
     assert two_allowed(job, 20) is allowed
+
+
+def test_a_request_beyond_a_lowered_limit_takes_the_voices_route() -> None:
+    """Accepted under a higher VTX_MAX_SPEAKERS: the split goes on; the speakers service
+    says why the count is refused."""
+    assert two_allowed(Job(filename="a.wav", speakers="30"), 20) is False
